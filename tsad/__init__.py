@@ -1,0 +1,1 @@
+"""tsad: quote Kalshi's weekly TSA passenger markets from a forecast."""
