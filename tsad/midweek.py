@@ -1,0 +1,225 @@
+"""Mid-week adjustment hooks: the week context, the hook protocol, built-ins and their chaining.
+
+A hook receives the week's context and the distribution produced so far and returns the
+distribution used for pricing (DESIGN.md §2). Hooks run in the configured order; the first
+receives the seed distribution ``OutcomeDistribution(errors=history.errors, prediction=P)``.
+
+Built-ins:
+
+* ``seed``: no adjustment (the seed's original method, for comparison and backtests);
+* ``realized_days``: known days of the week enter as actuals and only the remaining days
+  carry forecast error.
+
+Custom hooks are dotted paths ``pkg.mod:func``; importing them (``load_hook``) is the one
+side effect this module allows.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Final, Protocol
+
+from tsad.errors import ConfigError, HookError
+from tsad.model import ErrorHistory, OutcomeDistribution
+from tsad.tickers import ET
+
+
+__all__ = [
+    "BUILTIN_HOOKS",
+    "Hook",
+    "NamedHook",
+    "WeekContext",
+    "apply_hooks",
+    "known_days",
+    "load_hook",
+    "realized_days",
+    "resolve_hooks",
+    "seed",
+    "seed_distribution",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WeekContext:
+    """Everything a hook may use about the week being priced.
+
+    Attributes:
+        event_ticker: the week's event (``KXTSAW-26NOV29``).
+        dates: the seven dates Monday … Sunday whose average settles the event.
+        now: the aware time of the decision.
+        known: actual daily numbers of this week known at ``now`` (see ``known_days``).
+        prediction: the forecaster's prediction ``P`` of the week's average.
+        history: the forecaster's error history.
+    """
+
+    event_ticker: str
+    dates: tuple[date, ...]
+    now: datetime
+    known: Mapping[date, int]
+    prediction: float
+    history: ErrorHistory
+
+
+class Hook(Protocol):
+    """A mid-week hook: turns the distribution so far into the one used for pricing."""
+
+    def __call__(self, ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistribution:
+        """Return the adjusted distribution of the weekly average."""
+        ...
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NamedHook:
+    """A hook with the name it was configured under (used in errors and logs)."""
+
+    name: str
+    hook: Hook
+
+
+def seed(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistribution:
+    """Return ``dist`` unchanged: the seed's method, with no mid-week adjustment."""
+    return dist
+
+
+def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistribution:
+    """Let the known days enter as actuals; scale the error to the unknown rest of the week.
+
+    The forecaster's ``P`` already includes the known days, so the remaining days'
+    forecast is ``R = 7P - known_sum`` and the average is ``P + R·e/7``, i.e. the same
+    errors with weight ``w = 7P / R`` (multiplied into any weight a previous hook set).
+    With no known day ``w`` is exactly 1.0 (the seed); with all seven known the
+    distribution collapses to the known average.
+
+    Raises:
+        HookError: ``R ≤ 0``, or ``dist`` is an explicit-outcome distribution.
+    """
+    known = [ctx.known[d] for d in ctx.dates if d in ctx.known]
+    known_sum = sum(known)
+    if len(known) == len(ctx.dates):
+        average = known_sum / len(ctx.dates)
+        return OutcomeDistribution.from_outcomes([average], prediction=average)
+    p = ctx.prediction
+    remaining = 7 * p - known_sum
+    if not remaining > 0:
+        raise HookError(
+            f"prediction {p} leaves no room for the {7 - len(known)} unknown days: "
+            f"7P - known sum = {remaining} ≤ 0"
+        )
+    if dist.outcomes is not None:
+        raise HookError("realized_days needs an error distribution, got explicit outcomes")
+    return OutcomeDistribution(
+        errors=dist.errors, prediction=p, weight=dist.weight * (7 * p / remaining)
+    )
+
+
+BUILTIN_HOOKS: Final[Mapping[str, Hook]] = {"seed": seed, "realized_days": realized_days}
+
+
+def load_hook(path: str) -> Hook:
+    """Import a custom hook given as ``pkg.mod:func`` (or ``pkg.mod:Obj.attr``).
+
+    This import is the only side effect of the pure core; it runs when the config is
+    resolved, not when prices are computed.
+
+    Raises:
+        ConfigError: malformed path, import failure, missing attribute, or not callable.
+    """
+    module_name, sep, qualname = path.partition(":")
+    if not sep or not module_name or not qualname:
+        raise ConfigError(f"hook {path!r} is not a dotted path like 'pkg.mod:func'")
+    try:
+        obj: object = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(f"hook {path!r}: cannot import {module_name!r}: {exc}") from exc
+    for attr in qualname.split("."):
+        try:
+            obj = getattr(obj, attr)
+        except AttributeError:
+            raise ConfigError(f"hook {path!r}: {module_name!r} has no {qualname!r}") from None
+    if not callable(obj):
+        raise ConfigError(f"hook {path!r} is not callable")
+    hook: Hook = obj
+    return hook
+
+
+def resolve_hooks(names: Sequence[str]) -> tuple[NamedHook, ...]:
+    """Resolve configured hook names, in order, to callables.
+
+    Args:
+        names: built-in names (``seed``, ``realized_days``) or dotted paths ``pkg.mod:func``.
+
+    Raises:
+        ConfigError: an unknown name (the message lists the built-ins) or an unloadable path.
+    """
+    out = []
+    for name in names:
+        if name in BUILTIN_HOOKS:
+            out.append(NamedHook(name=name, hook=BUILTIN_HOOKS[name]))
+        elif ":" in name:
+            out.append(NamedHook(name=name, hook=load_hook(name)))
+        else:
+            builtins = ", ".join(sorted(BUILTIN_HOOKS))
+            raise ConfigError(
+                f"unknown hook {name!r}: built-in hooks are {builtins}; "
+                "custom hooks are dotted paths like 'pkg.mod:func'"
+            )
+    return tuple(out)
+
+
+def seed_distribution(ctx: WeekContext) -> OutcomeDistribution:
+    """Return the distribution the first hook receives: the history around ``P``, weight 1."""
+    return OutcomeDistribution(errors=ctx.history.errors, prediction=ctx.prediction, weight=1.0)
+
+
+def apply_hooks(ctx: WeekContext, hooks: Sequence[NamedHook]) -> OutcomeDistribution:
+    """Run ``hooks`` in order from the seed distribution and return the last result.
+
+    Raises:
+        HookError: the seed distribution cannot be built, a hook raised, or a hook returned
+            something other than an OutcomeDistribution; the message names the hook.
+    """
+    try:
+        dist = seed_distribution(ctx)
+    except Exception as exc:
+        raise HookError(f"cannot build the seed distribution: {exc}") from exc
+    for named in hooks:
+        try:
+            result: object = named.hook(ctx, dist)
+        except Exception as exc:
+            raise HookError(
+                f"hook {named.name!r} failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        if not isinstance(result, OutcomeDistribution):
+            raise HookError(
+                f"hook {named.name!r} failed: returned {type(result).__name__}, "
+                "not an OutcomeDistribution"
+            )
+        dist = result
+    return dist
+
+
+def known_days(
+    actuals: Mapping[date, int], dates: Sequence[date], now: datetime
+) -> dict[date, int]:
+    """Return the actuals of this week that count as known at ``now``.
+
+    The actuals file is the source of truth: a day is known when it is present in
+    ``actuals``, is one of ``dates``, and is not after ``now``'s date in America/New_York
+    (TSA publishes a day's number the next morning, so a row for a later date can only be
+    a mistake and is ignored).
+
+    Args:
+        actuals: daily actual numbers by date.
+        dates: the week's seven dates.
+        now: an aware datetime.
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError(f"now must be an aware datetime, got naive {now.isoformat()}")
+    today = now.astimezone(ET).date()
+    return {d: actuals[d] for d in dates if d in actuals and d <= today}

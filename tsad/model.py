@@ -1,0 +1,240 @@
+"""The pricing model: an outcome distribution of the weekly average and each market's true value.
+
+The seed's method (DESIGN.md §2), made exact:
+
+* error history ``e_i = actual_i / prediction_i - 1`` (Python floats, computed exactly like
+  that, so counts match a float/pandas reimplementation bit for bit);
+* with prediction ``P`` and error weight ``w`` the weekly average is ``P·(1 + e/w)``, so it
+  exceeds ``K`` iff ``e > (K / P - 1) * w``; with ``w == 1.0`` this is the seed's
+  ``e > K/P - 1``;
+* probabilities are exact ``Fraction(count, n)`` found by binary search on the sorted
+  errors: O(log n) per strike after one sort, no pandas on this path.
+
+Strike semantics (Kalshi ``strike_type``; ``X`` is the weekly average):
+``greater`` X > floor, ``greater_or_equal`` X ≥ floor, ``less`` X < cap,
+``less_or_equal`` X ≤ cap, ``between`` floor ≤ X ≤ cap (inclusive at both ends).
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import assert_never
+
+from tsad.market import Market, Outcome, StrikeType, Valuation
+
+
+__all__ = [
+    "ErrorHistory",
+    "OutcomeDistribution",
+    "value_market",
+    "value_markets",
+]
+
+
+def _sorted_finite(values: Iterable[float], what: str) -> tuple[float, ...]:
+    """Return ``values`` as a sorted tuple of floats, refusing NaN, infinities and emptiness."""
+    out = tuple(sorted(float(v) for v in values))
+    if not out:
+        raise ValueError(f"{what} is empty")
+    if not (math.isfinite(out[0]) and math.isfinite(out[-1])) or any(map(math.isnan, out)):
+        raise ValueError(f"{what} contains NaN or infinite values")
+    return out
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ErrorHistory:
+    """Past relative forecast errors ``actual / prediction - 1``, sorted ascending."""
+
+    errors: tuple[float, ...]
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "errors", _sorted_finite(self.errors, "error history"))
+
+    @property
+    def n(self) -> int:
+        """The number of errors in the history."""
+        return len(self.errors)
+
+    @classmethod
+    def from_pairs(cls, pairs: Iterable[tuple[float, float | None]]) -> ErrorHistory:
+        """Build the history from ``(actual 7-day average, prediction)`` pairs.
+
+        Pairs whose prediction is None or NaN are ignored (the seed drops rows with no
+        prediction). Each error is computed as ``actual / prediction - 1`` in floats.
+
+        Args:
+            pairs: ``(actual, prediction)`` pairs.
+
+        Returns:
+            The sorted error history.
+
+        Raises:
+            ValueError: a non-finite actual, a non-positive prediction, or no usable pair.
+        """
+        errors = []
+        for actual, prediction in pairs:
+            if prediction is None or math.isnan(prediction):
+                continue
+            if not math.isfinite(prediction) or prediction <= 0:
+                raise ValueError(f"prediction must be a positive number, got {prediction!r}")
+            if not math.isfinite(actual):
+                raise ValueError(f"actual must be a finite number, got {actual!r}")
+            errors.append(actual / prediction - 1)
+        return cls(errors=tuple(errors))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutcomeDistribution:
+    """An empirical distribution of the weekly average ``X``, each sample equally likely.
+
+    Two forms answer the same questions in O(log n):
+
+    * error form (the constructor): ``X_i = prediction · (1 + errors_i / weight)``; queries
+      compare errors with the threshold ``(k / prediction - 1) * weight``, so ``weight=1.0``
+      reproduces the seed's floats exactly;
+    * outcome form (``from_outcomes``): an explicit sorted list of possible weekly averages,
+      for hooks that model the week another way.
+
+    ``prediction`` is the point forecast used to choose a market's side.
+    """
+
+    errors: tuple[float, ...]
+    prediction: float
+    weight: float = 1.0
+    outcomes: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.prediction) and self.prediction > 0):
+            raise ValueError(f"prediction must be a positive number, got {self.prediction!r}")
+        if not (math.isfinite(self.weight) and self.weight > 0):
+            raise ValueError(f"weight must be a positive number, got {self.weight!r}")
+        if self.outcomes is None:
+            object.__setattr__(self, "errors", _sorted_finite(self.errors, "error distribution"))
+        else:
+            object.__setattr__(self, "outcomes", _sorted_finite(self.outcomes, "outcomes"))
+
+    @classmethod
+    def from_outcomes(
+        cls, outcomes: Iterable[float], *, prediction: float | None = None
+    ) -> OutcomeDistribution:
+        """Build a distribution from explicit, equally likely weekly averages.
+
+        Args:
+            outcomes: the possible weekly averages (sorted here if they are not).
+            prediction: the point forecast for side selection; defaults to their mean.
+
+        Raises:
+            ValueError: empty, NaN or infinite outcomes; a non-positive prediction.
+        """
+        values = _sorted_finite(outcomes, "outcomes")
+        if prediction is None:
+            prediction = math.fsum(values) / len(values)
+        return cls(errors=(), prediction=prediction, outcomes=values)
+
+    @property
+    def n(self) -> int:
+        """The number of equally likely samples."""
+        return len(self.errors) if self.outcomes is None else len(self.outcomes)
+
+    def count_above(self, k: float, *, inclusive: bool = False) -> int:
+        """Return how many samples have ``X > k`` (``X ≥ k`` when ``inclusive``)."""
+        if self.outcomes is None:
+            values, key = self.errors, (k / self.prediction - 1) * self.weight
+        else:
+            values, key = self.outcomes, k
+        cut = bisect_left(values, key) if inclusive else bisect_right(values, key)
+        return len(values) - cut
+
+    def prob_above(self, k: float, *, inclusive: bool = False) -> Fraction:
+        """Return P(X > k), or P(X ≥ k) when ``inclusive``, as an exact fraction."""
+        return Fraction(self.count_above(k, inclusive=inclusive), self.n)
+
+    def prob_below(self, k: float, *, inclusive: bool = False) -> Fraction:
+        """Return P(X < k), or P(X ≤ k) when ``inclusive``: the complement of ``prob_above``."""
+        n = self.n
+        return Fraction(n - self.count_above(k, inclusive=not inclusive), n)
+
+    def prob_between(self, lo: float, hi: float) -> Fraction:
+        """Return P(lo ≤ X ≤ hi), inclusive at both ends (zero when ``lo > hi``)."""
+        count = self.count_above(lo, inclusive=True) - self.count_above(hi)
+        return Fraction(max(count, 0), self.n)
+
+
+def _no_quote(market: Market, reason: str) -> Valuation:
+    return Valuation(ticker=market.ticker, outcome=None, true_value=None, reason=reason)
+
+
+def _strike(value: float | None) -> float | None:
+    """Return a usable strike or None (missing, NaN or infinite)."""
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def value_market(market: Market, dist: OutcomeDistribution) -> Valuation:
+    """Choose the leg to buy in ``market`` and its exact probability of paying out.
+
+    Side selection follows the point forecast ``P = dist.prediction``:
+
+    * ``greater``/``greater_or_equal`` (strike ``K = floor_strike``): YES iff P > K, NO iff
+      P < K, no quote iff P == K (the seed's rule, unchanged);
+    * ``less``/``less_or_equal`` (``K = cap_strike``): YES iff P < K, NO iff P > K, no quote
+      iff P == K;
+    * ``between``: YES iff floor ≤ P ≤ cap, else NO.
+
+    The true value is the probability of the chosen leg under ``dist``.
+
+    Args:
+        market: the market; its strikes come from ``floor_strike``/``cap_strike`` only.
+        dist: the outcome distribution of the weekly average.
+
+    Returns:
+        A Valuation; ``outcome`` None with a ``reason`` when there is nothing to quote.
+    """
+    p = dist.prediction
+    st = market.strike_type
+    if st in (StrikeType.GREATER, StrikeType.GREATER_OR_EQUAL):
+        k = _strike(market.floor_strike)
+        if k is None:
+            return _no_quote(market, "missing floor_strike")
+        inclusive = st is StrikeType.GREATER_OR_EQUAL
+        if p == k:
+            return _no_quote(market, "prediction equals strike")
+        if p > k:
+            yes = dist.prob_above(k, inclusive=inclusive)
+            return Valuation(ticker=market.ticker, outcome=Outcome.YES, true_value=yes)
+        no = dist.prob_below(k, inclusive=not inclusive)
+        return Valuation(ticker=market.ticker, outcome=Outcome.NO, true_value=no)
+    if st in (StrikeType.LESS, StrikeType.LESS_OR_EQUAL):
+        k = _strike(market.cap_strike)
+        if k is None:
+            return _no_quote(market, "missing cap_strike")
+        inclusive = st is StrikeType.LESS_OR_EQUAL
+        if p == k:
+            return _no_quote(market, "prediction equals strike")
+        if p < k:
+            yes = dist.prob_below(k, inclusive=inclusive)
+            return Valuation(ticker=market.ticker, outcome=Outcome.YES, true_value=yes)
+        no = dist.prob_above(k, inclusive=not inclusive)
+        return Valuation(ticker=market.ticker, outcome=Outcome.NO, true_value=no)
+    if st is StrikeType.BETWEEN:  # inclusive at both ends (Kalshi's 'between')
+        lo, hi = _strike(market.floor_strike), _strike(market.cap_strike)
+        if lo is None or hi is None:
+            missing = "floor_strike" if lo is None else "cap_strike"
+            return _no_quote(market, f"missing {missing}")
+        if lo > hi:
+            return _no_quote(market, "floor_strike above cap_strike")
+        inside = dist.prob_between(lo, hi)
+        if lo <= p <= hi:
+            return Valuation(ticker=market.ticker, outcome=Outcome.YES, true_value=inside)
+        return Valuation(ticker=market.ticker, outcome=Outcome.NO, true_value=1 - inside)
+    assert_never(st)
+
+
+def value_markets(markets: Sequence[Market], dist: OutcomeDistribution) -> list[Valuation]:
+    """Value every market of an event with one distribution (see ``value_market``)."""
+    return [value_market(m, dist) for m in markets]
