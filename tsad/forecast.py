@@ -85,9 +85,9 @@ class ForecastParams:
             (-1 disables it: plain 364 days there).
     """
 
-    trend_days: int = 14
-    holiday_radius: int = 9
-    fixed_radius: int = -1
+    trend_days: int = 7
+    holiday_radius: int = 12
+    fixed_radius: int = 10
 
     def __post_init__(self) -> None:
         if self.trend_days < 1:
