@@ -314,18 +314,14 @@ class Books:
         """Return the markets seen on subscription ``sid``."""
         return frozenset(self._sid_tickers.get(sid, ()))
 
-    def needs_resync(self) -> set[int | str]:
-        """Return what must be resynced before stale books are usable again.
+    def needs_resync(self) -> set[int]:
+        """Return the sids whose stale books need a resync (``get_snapshot`` or resubscribe).
 
-        A sid (int) after a gap or a bad message on it; a ticker (str) for a stale book that
-        belongs to no known sid and has no snapshot on its way (the feed resubscribes it).
+        A sid is listed after a gap, a delta before a snapshot, or a bad level on it, until
+        every one of its books got a new snapshot. Books staled by `mark_all_stale` or
+        `forget_sid` belong to no sid any more: a new subscription brings them back.
         """
-        out: set[int | str] = {sid for sid in self._gapped if self.stale_of_sid(sid)}
-        known = set().union(*self._sid_tickers.values()) if self._sid_tickers else set()
-        for t, b in self._books.items():
-            if b.is_stale and t not in known and b.stale_reason != "awaiting snapshot":
-                out.add(t)
-        return out
+        return {sid for sid in self._gapped if self.stale_of_sid(sid)}
 
     def stale_of_sid(self, sid: int) -> frozenset[str]:
         """Return the stale markets of subscription ``sid``."""

@@ -360,11 +360,6 @@ class Feed:
     async def _resync(self, ws: ClientConnection) -> None:
         book_sid = self._sids.get(BOOK_CHANNEL)
         for item in self._books.needs_resync():
-            if isinstance(item, str):
-                # A stale book that belongs to no sid: only a new subscription brings it back.
-                if BOOK_CHANNEL in self._sids:
-                    await self._resubscribe(ws, BOOK_CHANNEL)
-                return
             if item != book_sid or item in self._resyncing:
                 continue
             tickers = sorted(self._books.stale_of_sid(item))
