@@ -1,0 +1,682 @@
+"""Configuration: reads and validates ``config.toml`` into one immutable `Config`.
+
+Every problem is collected and raised as one `ConfigError`, each line of it naming the file,
+the line, the dotted key and, for unknown keys, the closest known key. Numbers are read with
+``parse_float=decimal.Decimal`` so money and probabilities stay exact (probabilities become
+`Fraction`s, counts and dollars the integer units of `tsad.money`). Relative paths are
+resolved against the directory of the config file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import decimal
+import difflib
+import hashlib
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Final
+
+from tsad.errors import ConfigError
+from tsad.money import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE
+from tsad.quoting import QuotingPolicy
+from tsad.risk import RiskLimits
+
+
+__all__ = [
+    "DEFAULT_URLS",
+    "RESTART_REQUIRED_KEYS",
+    "Config",
+    "DaemonConfig",
+    "Environment",
+    "ExchangeConfig",
+    "JournalConfig",
+    "MarketConfig",
+    "ModelConfig",
+    "PaperConfig",
+    "QuotingConfig",
+    "RiskConfig",
+    "Tier",
+    "config_diff",
+    "load_config",
+    "parse_config",
+    "restart_required",
+]
+
+
+class Environment(StrEnum):
+    """Where orders go: the embedded emulator, Kalshi's demo, or production."""
+
+    PAPER = "paper"
+    DEMO = "demo"
+    PRODUCTION = "production"
+
+
+class Tier(StrEnum):
+    """Kalshi API usage tier (sets the client-side token buckets; kalshi-api.md §4)."""
+
+    BASIC = "basic"
+    ADVANCED = "advanced"
+    PREMIER = "premier"
+    PRIME = "prime"
+
+
+DEFAULT_URLS: Final[Mapping[Environment, tuple[str, str]]] = {
+    # kalshi-api.md §1, the recommended hosts (2026-05-07).
+    Environment.DEMO: (
+        "https://external-api.demo.kalshi.co/trade-api/v2",
+        "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2",
+    ),
+    Environment.PRODUCTION: (
+        "https://external-api.kalshi.com/trade-api/v2",
+        "wss://external-api-ws.kalshi.com/trade-api/ws/v2",
+    ),
+}
+"""(rest_url, ws_url) per environment; paper mode has none (the emulator picks its ports)."""
+
+_LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
+_STP_TYPES: Final = ("taker_at_cross", "maker")
+_PREFIX = re.compile(r"^[A-Za-z0-9_]{1,16}$")
+_HOOK = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
+_CREDENTIALS = re.compile(r"^\$(\{CREDENTIALS_DIRECTORY\}|CREDENTIALS_DIRECTORY)(?=/|$)")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ExchangeConfig:
+    """``[exchange]``: where and how to reach the exchange. ``key_id`` never appears in reprs."""
+
+    environment: Environment = Environment.PAPER
+    rest_url: str | None = None
+    ws_url: str | None = None
+    key_id: str | None = field(default=None, repr=False)
+    private_key_path: Path | None = None
+    tier: Tier = Tier.BASIC
+    allow_insecure_key: bool = False
+    dry_run: bool = False
+    request_timeout: float = 10.0
+    client_order_prefix: str = "tsad"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketConfig:
+    """``[market]``: which series to trade, and optionally a fixed event."""
+
+    series: str = "KXTSAW"
+    event: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelConfig:
+    """``[model]``: the forecaster's files and the mid-week hooks (in order).
+
+    In paper mode ``prediction_path`` / ``history_path`` may be None: the daemon then
+    synthesises them.
+    """
+
+    prediction_path: Path | None = None
+    history_path: Path | None = None
+    actuals_path: Path | None = None
+    hooks: tuple[str, ...] = ("realized_days",)
+    max_prediction_age: float = 129_600.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotingConfig:
+    """``[quoting]``: the quoting policy (probabilities exact, ``count`` in count units)."""
+
+    margin: Fraction = Fraction(3, 4)
+    min_true_value: Fraction = Fraction(1, 20)
+    max_true_value: Fraction = Fraction(19, 20)
+    count: int = 10 * COUNT_SCALE
+    min_reprice_ticks: int = 1
+    post_only: bool = True
+    self_trade_prevention: str = "taker_at_cross"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RiskConfig:
+    """``[risk]``: limits in count units, ``max_event_loss`` in money units ($0.000001)."""
+
+    max_position: int = 100 * COUNT_SCALE
+    max_order_size: int = 50 * COUNT_SCALE
+    max_event_loss: int = 500 * MONEY_SCALE
+    min_price: int = PRICE_SCALE // 100
+    max_price: int = PRICE_SCALE * 99 // 100
+    halt_file: Path | None = None
+    cancel_on_exit: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class JournalConfig:
+    """``[journal]``: the SQLite journal file."""
+
+    path: Path = Path("state/journal.sqlite3")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DaemonConfig:
+    """``[daemon]``: event-loop timings and the log level."""
+
+    coalesce_ms: int = 20
+    resync_interval: float = 60.0
+    stale_market_seconds: float = 120.0
+    log_level: str = "info"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PaperConfig:
+    """``[paper]``: the embedded emulator (``prediction`` in persons; 0 = derive it)."""
+
+    outside_traders: bool = True
+    seed: int = 0
+    prediction: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Config:
+    """The whole validated configuration.
+
+    ``path`` is the file it came from; ``version`` the first 12 hex digits of the SHA-256 of
+    its bytes (recorded by the journal).
+    """
+
+    exchange: ExchangeConfig = ExchangeConfig()
+    market: MarketConfig = MarketConfig()
+    model: ModelConfig = ModelConfig()
+    quoting: QuotingConfig = QuotingConfig()
+    risk: RiskConfig = RiskConfig()
+    journal: JournalConfig = JournalConfig()
+    daemon: DaemonConfig = DaemonConfig()
+    paper: PaperConfig = PaperConfig()
+    path: Path = Path("config.toml")
+    version: str = ""
+
+    def quoting_policy(self) -> QuotingPolicy:
+        """Return the `QuotingPolicy` of ``[quoting]`` with ``risk.max_position``."""
+        q = self.quoting
+        return QuotingPolicy(
+            margin=q.margin, min_true_value=q.min_true_value, max_true_value=q.max_true_value,
+            count=q.count, max_position=self.risk.max_position,
+        )
+
+    def risk_limits(self, *, halted: bool = False) -> RiskLimits:
+        """Return the `RiskLimits` of ``[risk]``.
+
+        Args:
+            halted: whether trading is halted right now (e.g. the halt file exists).
+        """
+        r = self.risk
+        return RiskLimits(
+            max_order_size=r.max_order_size, max_position=r.max_position,
+            max_event_loss=r.max_event_loss, min_price=r.min_price, max_price=r.max_price,
+            halted=halted,
+        )
+
+
+_DEFAULT: Final = Config()
+
+_SECTIONS: Final[Mapping[str, type[Any]]] = {
+    "exchange": ExchangeConfig,
+    "market": MarketConfig,
+    "model": ModelConfig,
+    "quoting": QuotingConfig,
+    "risk": RiskConfig,
+    "journal": JournalConfig,
+    "daemon": DaemonConfig,
+    "paper": PaperConfig,
+}
+
+RESTART_REQUIRED_KEYS: Final[frozenset[str]] = frozenset(
+    {f"exchange.{f.name}" for f in dataclasses.fields(ExchangeConfig)}
+    | {"journal.path", "paper.outside_traders", "paper.seed"}
+)
+"""Keys a SIGHUP reload cannot apply: changing them needs a restart."""
+
+
+# --- where keys are in the text -----------------------------------------------------------
+
+_HEADER = re.compile(r"^\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+_KEYLINE = re.compile(r"^\s*([A-Za-z0-9_\-.\"' ]+?)\s*=")
+
+
+def _dotted(raw: str) -> str:
+    return ".".join(part.strip().strip("\"'") for part in raw.split("."))
+
+
+class _Lines:
+    """Line numbers of tables and keys, found by scanning the text table by table."""
+
+    def __init__(self, text: str) -> None:
+        self._at: dict[str, int] = {}
+        table = ""
+        for n, line in enumerate(text.splitlines(), start=1):
+            if m := _HEADER.match(line):
+                table = _dotted(m.group(1))
+                self._at.setdefault(table, n)
+            elif m := _KEYLINE.match(line):
+                key = _dotted(m.group(1))
+                self._at.setdefault(f"{table}.{key}" if table else key, n)
+
+    def find(self, dotted: str) -> int:
+        """Return the line of ``dotted``, else of its nearest enclosing table, else 1."""
+        while dotted:
+            if dotted in self._at:
+                return self._at[dotted]
+            dotted = dotted.rpartition(".")[0]
+        return 1
+
+
+# --- value readers ------------------------------------------------------------------------
+
+
+class _Bad(Exception):
+    """A value failed to convert; the message says why."""
+
+
+def _kind(v: object) -> str:
+    if isinstance(v, bool):
+        return "boolean"
+    if isinstance(v, int | decimal.Decimal):
+        return "number"
+    if isinstance(v, str):
+        return f"string {v!r}"
+    if isinstance(v, list):
+        return "array"
+    if isinstance(v, dict):
+        return "table"
+    return type(v).__name__
+
+
+def _str(v: object) -> str:
+    if not isinstance(v, str):
+        raise _Bad(f"expected a string, got {_kind(v)}")
+    return v
+
+
+def _nonempty(v: object) -> str:
+    s = _str(v)
+    if not s.strip():
+        raise _Bad("must not be empty")
+    return s
+
+
+def _bool(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise _Bad(f"expected true or false, got {_kind(v)}")
+    return v
+
+
+def _int(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise _Bad(f"expected an integer, got {_kind(v)}")
+    return v
+
+
+def _fraction(v: object) -> Fraction:
+    if isinstance(v, bool) or not isinstance(v, int | decimal.Decimal):
+        raise _Bad(f"expected a number, got {_kind(v)}")
+    if isinstance(v, decimal.Decimal) and not v.is_finite():
+        raise _Bad(f"expected a finite number, got {v}")
+    return Fraction(v)
+
+
+def _seconds(v: object) -> float:
+    f = _fraction(v)
+    if f <= 0:
+        raise _Bad(f"must be > 0, got {v}")
+    return float(f)
+
+
+def _scaled(v: object, scale: int, what: str) -> int:
+    f = _fraction(v) * scale
+    if f.denominator != 1:
+        raise _Bad(f"{v} has more decimals than {what} allow")
+    return int(f)
+
+
+def _contracts(v: object) -> int:
+    n = _scaled(v, COUNT_SCALE, "contracts (2)")
+    if n <= 0:
+        raise _Bad(f"must be > 0 contracts, got {v}")
+    return n
+
+
+def _dollars(v: object) -> int:
+    n = _scaled(v, MONEY_SCALE, "dollars (6)")
+    if n <= 0:
+        raise _Bad(f"must be > 0 dollars, got {v}")
+    return n
+
+
+def _price(v: object) -> int:
+    p = _scaled(v, PRICE_SCALE, "prices (4)")
+    if not 0 < p < PRICE_SCALE:
+        raise _Bad(f"must be a price strictly between 0 and 1 dollar, got {v}")
+    return p
+
+
+def _probability(v: object) -> Fraction:
+    f = _fraction(v)
+    if not 0 <= f <= 1:
+        raise _Bad(f"must be in [0, 1], got {v}")
+    return f
+
+
+def _choice(*choices: str) -> Callable[[object], str]:
+    def read(v: object) -> str:
+        s = _str(v)
+        if s not in choices:
+            close = difflib.get_close_matches(s, choices, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise _Bad(f"must be one of {', '.join(map(repr, choices))}, got {s!r}{hint}")
+        return s
+    return read
+
+
+def _url(*schemes: str) -> Callable[[object], str]:
+    def read(v: object) -> str:
+        s = _nonempty(v)
+        if not s.startswith(tuple(f"{x}://" for x in schemes)):
+            raise _Bad(f"must start with {' or '.join(f'{x}://' for x in schemes)}, got {s!r}")
+        return s.rstrip("/")
+    return read
+
+
+def _hooks(v: object) -> tuple[str, ...]:
+    if not isinstance(v, list):
+        raise _Bad(f"expected an array of hook names, got {_kind(v)}")
+    out = []
+    for i, h in enumerate(v):
+        if not isinstance(h, str) or not _HOOK.match(h):
+            raise _Bad(
+                f"item {i}: expected a hook name or 'package.module:function', got {h!r}"
+            )
+        out.append(h)
+    return tuple(out)
+
+
+def _prefix(v: object) -> str:
+    s = _str(v)
+    if not _PREFIX.match(s):
+        raise _Bad(f"must be 1-16 characters from [A-Za-z0-9_], got {s!r}")
+    return s
+
+
+def _non_negative_int(v: object) -> int:
+    n = _int(v)
+    if n < 0:
+        raise _Bad(f"must be ≥ 0, got {n}")
+    return n
+
+
+def _positive_int(v: object) -> int:
+    n = _int(v)
+    if n < 1:
+        raise _Bad(f"must be ≥ 1, got {n}")
+    return n
+
+
+_PATH = "path"  # marker: a string resolved against the config file's directory
+_OPTIONAL_PATH = "optional path"  # same, "" means None
+
+_Reader = Callable[[object], object] | str
+_SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
+    "exchange": {
+        "environment": _choice(*Environment),
+        "rest_url": _url("http", "https"),
+        "ws_url": _url("ws", "wss"),
+        "key_id": _nonempty,
+        "private_key_path": _PATH,
+        "tier": _choice(*Tier),
+        "allow_insecure_key": _bool,
+        "dry_run": _bool,
+        "request_timeout": _seconds,
+        "client_order_prefix": _prefix,
+    },
+    "market": {"series": _nonempty, "event": _nonempty},
+    "model": {
+        "prediction_path": _PATH,
+        "history_path": _PATH,
+        "actuals_path": _PATH,
+        "hooks": _hooks,
+        "max_prediction_age": _seconds,
+    },
+    "quoting": {
+        "margin": _fraction,
+        "min_true_value": _probability,
+        "max_true_value": _probability,
+        "count": _contracts,
+        "min_reprice_ticks": _positive_int,
+        "post_only": _bool,
+        "self_trade_prevention": _choice(*_STP_TYPES),
+    },
+    "risk": {
+        "max_position": _contracts,
+        "max_order_size": _contracts,
+        "max_event_loss": _dollars,
+        "min_price": _price,
+        "max_price": _price,
+        "halt_file": _OPTIONAL_PATH,
+        "cancel_on_exit": _bool,
+    },
+    "journal": {"path": _PATH},
+    "daemon": {
+        "coalesce_ms": _non_negative_int,
+        "resync_interval": _seconds,
+        "stale_market_seconds": _seconds,
+        "log_level": _choice(*_LOG_LEVELS),
+    },
+    "paper": {"outside_traders": _bool, "seed": _non_negative_int, "prediction": _non_negative_int},
+}
+
+
+class _Parser:
+    """Collects every error of one file while building its sections."""
+
+    def __init__(self, path: Path, text: str, environ: Mapping[str, str]) -> None:
+        self.path = path
+        self.base = path.parent
+        self.lines = _Lines(text)
+        self.environ = environ
+        self.errors: list[str] = []
+        self.present: set[str] = set()
+
+    def error(self, dotted: str, message: str, *, at: str | None = None) -> None:
+        line = self.lines.find(at or dotted)
+        self.errors.append(f"{self.path}:{line}: {dotted}: {message}")
+
+    def unknown(self, dotted: str, known: list[str]) -> None:
+        name = dotted.rpartition(".")[2]
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+        self.error(dotted, f"unknown key{hint}")
+
+    def resolve(self, text: str) -> Path:
+        if m := _CREDENTIALS.match(text):
+            creds = self.environ.get("CREDENTIALS_DIRECTORY")
+            if not creds:
+                raise _Bad("uses $CREDENTIALS_DIRECTORY, which is not set")
+            text = creds + text[m.end():]
+        p = Path(text).expanduser()
+        return p if p.is_absolute() else self.base / p
+
+    def section(self, name: str, table: object) -> dict[str, object]:
+        schema = _SCHEMA[name]
+        if not isinstance(table, dict):
+            self.error(name, f"must be a table, got {_kind(table)}")
+            return {}
+        values: dict[str, object] = {}
+        for key, raw in table.items():
+            dotted = f"{name}.{key}"
+            reader = schema.get(key)
+            if reader is None:
+                self.unknown(dotted, list(schema))
+                continue
+            self.present.add(dotted)
+            try:
+                if reader in (_PATH, _OPTIONAL_PATH):
+                    text = _str(raw)
+                    if not text.strip():
+                        if reader == _PATH:
+                            raise _Bad("must not be empty")
+                        values[key] = None
+                        continue
+                    values[key] = self.resolve(text)
+                else:
+                    assert callable(reader)
+                    values[key] = reader(raw)
+            except _Bad as exc:
+                self.error(dotted, str(exc))
+        return values
+
+
+def parse_config(
+    data: bytes, *, path: Path, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Validate the bytes of a config file.
+
+    Args:
+        data: the file's bytes (UTF-8 TOML).
+        path: where they came from: named in errors; relative paths resolve against its
+            directory.
+        environ: the environment (for ``$CREDENTIALS_DIRECTORY`` in ``private_key_path``);
+            defaults to the process environment.
+
+    Returns:
+        The configuration.
+
+    Raises:
+        ConfigError: every problem found, one per line, each naming file, line and key.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc})") from exc
+    try:
+        raw = tomllib.loads(text, parse_float=decimal.Decimal)
+    except tomllib.TOMLDecodeError as exc:
+        m = re.search(r"at line (\d+)", str(exc))
+        raise ConfigError(f"{path}:{m.group(1) if m else 1}: invalid TOML: {exc}") from exc
+    p = _Parser(path, text, os.environ if environ is None else environ)
+    sections: dict[str, dict[str, object]] = {}
+    for name, table in raw.items():
+        if name not in _SCHEMA:
+            if isinstance(table, dict):
+                close = difflib.get_close_matches(name, list(_SCHEMA), n=1)
+                hint = f" (did you mean [{close[0]}]?)" if close else ""
+                p.error(name, f"unknown table{hint}")
+            else:
+                p.unknown(name, list(_SCHEMA))
+            continue
+        sections[name] = p.section(name, table)
+    _check(p, sections)
+    if p.errors:
+        n = len(p.errors)
+        raise ConfigError(
+            f"{path}: {n} error{'s' if n > 1 else ''}:\n" + "\n".join(f"  {e}" for e in p.errors)
+        )
+    built = {name: cls(**sections.get(name, {})) for name, cls in _SECTIONS.items()}
+    return Config(**built, path=path, version=hashlib.sha256(data).hexdigest()[:12])
+
+
+def _check(p: _Parser, s: dict[str, dict[str, object]]) -> None:
+    """Cross-key checks and defaults that depend on other keys (mutates ``s``)."""
+    exchange = s.setdefault("exchange", {})
+
+    quoting = s.setdefault("quoting", {})
+    risk = s.setdefault("risk", {})
+    journal = s.setdefault("journal", {})
+    env = Environment(str(exchange.get("environment", Environment.PAPER)))
+    exchange["environment"] = env
+    if "tier" in exchange:
+        exchange["tier"] = Tier(str(exchange["tier"]))
+    if env is not Environment.PAPER:
+        rest, ws = DEFAULT_URLS[env]
+        exchange.setdefault("rest_url", rest)
+        exchange.setdefault("ws_url", ws)
+        why = f"required when exchange.environment = {str(env)!r}"
+        for dotted in (
+            "exchange.key_id", "exchange.private_key_path",
+            "model.prediction_path", "model.history_path",
+        ):
+            if dotted not in p.present:  # a present but bad value is reported already
+                p.error(dotted, why, at="exchange.environment")
+        key_path = exchange.get("private_key_path")
+        if isinstance(key_path, Path) and not key_path.is_file():
+            p.error("exchange.private_key_path", f"no such file: {key_path}")
+    margin = quoting.get("margin")
+    if isinstance(margin, Fraction) and not 0 < margin <= 1:
+        p.error("quoting.margin", f"must be in (0, 1], got {float(margin)}")
+    lo = quoting.get("min_true_value", _DEFAULT.quoting.min_true_value)
+    hi = quoting.get("max_true_value", _DEFAULT.quoting.max_true_value)
+    if isinstance(lo, Fraction) and isinstance(hi, Fraction) and not lo < hi:
+        at = "quoting.min_true_value" if "min_true_value" in quoting else "quoting.max_true_value"
+        p.error(at, f"min_true_value ({float(lo)}) must be < max_true_value ({float(hi)})")
+    count = quoting.get("count", _DEFAULT.quoting.count)
+    size = risk.get("max_order_size", _DEFAULT.risk.max_order_size)
+    if isinstance(count, int) and isinstance(size, int) and count > size:
+        at = "quoting.count" if "count" in quoting else "risk.max_order_size"
+        p.error(at, "quoting.count exceeds risk.max_order_size: every quote would be refused")
+    low = risk.get("min_price", _DEFAULT.risk.min_price)
+    high = risk.get("max_price", _DEFAULT.risk.max_price)
+    if isinstance(low, int) and isinstance(high, int) and not low < high:
+        p.error("risk.min_price", "must be < risk.max_price")
+    risk.setdefault("halt_file", p.base / "halt")
+    journal.setdefault("path", p.base / _DEFAULT.journal.path)
+    market = s.setdefault("market", {})
+    series, event = market.get("series", _DEFAULT.market.series), market.get("event")
+    if isinstance(event, str) and isinstance(series, str) and not event.startswith(series + "-"):
+        p.error("market.event", f"{event!r} is not an event of series {series!r}")
+
+
+def load_config(
+    path: str | os.PathLike[str], *, environ: Mapping[str, str] | None = None
+) -> Config:
+    """Read and validate a config file.
+
+    Args:
+        path: the TOML file.
+        environ: the environment for ``$CREDENTIALS_DIRECTORY`` (default: the process's).
+
+    Returns:
+        The configuration, with relative paths resolved against the file's directory.
+
+    Raises:
+        ConfigError: the file cannot be read, or every problem found in it.
+    """
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from exc
+    return parse_config(data, path=p, environ=environ)
+
+
+def _flatten(prefix: str, value: object) -> dict[str, object]:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(value):
+            out |= _flatten(f"{prefix}.{f.name}" if prefix else f.name, getattr(value, f.name))
+        return out
+    return {prefix: value}
+
+
+def config_diff(old: Config, new: Config) -> list[str]:
+    """Return the dotted keys whose values differ between two configs, sorted.
+
+    ``path`` and ``version`` are not keys and are not compared.
+    """
+    a = {k: v for k, v in _flatten("", old).items() if "." in k}
+    b = {k: v for k, v in _flatten("", new).items() if "." in k}
+    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
+
+
+def restart_required(changed: list[str]) -> list[str]:
+    """Return the changed keys a reload cannot apply (see `RESTART_REQUIRED_KEYS`)."""
+    return [k for k in changed if k in RESTART_REQUIRED_KEYS]
