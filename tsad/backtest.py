@@ -174,9 +174,7 @@ def run_backtest(
             for h in named:
                 dist = apply_hooks(ctx, [h])
                 tvs[h.name] = tuple(dist.prob_above(float(k)) for k in STRIKES)
-        out.append(
-            BacktestRow(forecast=r, naive_mean=naive, true_values=tvs, history_n=len(past))
-        )
+        out.append(BacktestRow(forecast=r, naive_mean=naive, true_values=tvs, history_n=len(past)))
     return out
 
 
