@@ -397,7 +397,8 @@ def decode_market_response(payload: Json) -> Market:
 def decode_markets_page(payload: Json) -> Page:
     """Decode one page of ``GET /markets`` into `Market` items and the next cursor."""
     o = _Obj(payload, "markets response")
-    items = tuple(decode_market(m, f"markets[{i}]") for i, m in enumerate(o.items("markets")))
+    raw = o.items("markets", required=False)
+    items = tuple(decode_market(m, f"markets[{i}]") for i, m in enumerate(raw))
     return Page(items=items, cursor=_cursor(o))
 
 
@@ -514,7 +515,8 @@ def decode_order_response(payload: Json) -> Order:
 def decode_orders_page(payload: Json) -> Page:
     """Decode one page of ``GET /portfolio/orders``."""
     o = _Obj(payload, "orders response")
-    items = tuple(decode_order(x, f"orders[{i}]") for i, x in enumerate(o.items("orders")))
+    raw = o.items("orders", required=False)
+    items = tuple(decode_order(x, f"orders[{i}]") for i, x in enumerate(raw))
     return Page(items=items, cursor=_cursor(o))
 
 
@@ -558,7 +560,8 @@ def decode_fill(data: Json, where: str = "fill") -> Fill:
 def decode_fills_page(payload: Json) -> Page:
     """Decode one page of ``GET /portfolio/fills``."""
     o = _Obj(payload, "fills response")
-    items = tuple(decode_fill(x, f"fills[{i}]") for i, x in enumerate(o.items("fills")))
+    raw = o.items("fills", required=False)
+    items = tuple(decode_fill(x, f"fills[{i}]") for i, x in enumerate(raw))
     return Page(items=items, cursor=_cursor(o))
 
 
@@ -680,7 +683,7 @@ def decode_batch_acks(payload: Json, *, cancelled: bool) -> list[WriteAck | Exch
     """Decode a V2 batch create/cancel response: one ack or error per item, in order."""
     o = _Obj(payload, "batch response")
     out: list[WriteAck | ExchangeError] = []
-    for i, item in enumerate(o.items("orders")):
+    for i, item in enumerate(o.items("orders", required=False)):
         it = _Obj(item, f"batch response.orders[{i}]")
         err = it.raw("error")
         if err is not None:
