@@ -8,8 +8,6 @@ import itertools
 import json
 import random
 
-import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
@@ -24,11 +22,6 @@ from tsad.kalshi.wire import FillMsg
 T = "KXTSAW-26NOV29-A2.30"
 U = "KXTSAW-26NOV29-A2.35"
 PATH = "/trade-api/ws/v2"
-
-
-@pytest.fixture(name="feed_key", scope="module")
-def _feed_key():
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
 def tiny_backoff():
@@ -135,7 +128,7 @@ def test_backoff_grows_with_jitter_and_cap():
         assert nominal / 2 <= d <= nominal
 
 
-async def test_subscribes_skips_malformed_and_builds_books(feed_key):
+async def test_subscribes_skips_malformed_and_builds_books(rsa_key):
     """The feed subscribes every channel, skips a malformed frame and builds the books."""
 
     async def conn(n, ws, recv, send, subscribe_all):
@@ -153,7 +146,7 @@ async def test_subscribes_skips_malformed_and_builds_books(feed_key):
 
     out: asyncio.Queue[object] = asyncio.Queue()
     async with scripted(conn) as (script, url):
-        feed = Feed(url, Signer("kid", feed_key), [T], out, SystemClock(), backoff=tiny_backoff)
+        feed = Feed(url, Signer("kid", rsa_key), [T], out, SystemClock(), backoff=tiny_backoff)
         async with running(feed):
             seen = await wait_for(out, lambda e: isinstance(e, FillMsg))
         assert isinstance(seen[0], FeedConnected)
@@ -187,7 +180,7 @@ async def test_unsigned_feed_subscribes_public_channels_only():
             "orderbook_delta", "ticker", "market_lifecycle_v2"}
 
 
-async def test_gap_resyncs_with_get_snapshot(feed_key):
+async def test_gap_resyncs_with_get_snapshot(rsa_key):
     """A seq gap stales the sid's books, sends get_snapshot, and the snapshots freshen them."""
     got_snapshot_cmd: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
 
@@ -206,7 +199,7 @@ async def test_gap_resyncs_with_get_snapshot(feed_key):
 
     out: asyncio.Queue[object] = asyncio.Queue()
     async with scripted(conn) as (_, url):
-        feed = Feed(url, Signer("kid", feed_key), [T, U], out, SystemClock(),
+        feed = Feed(url, Signer("kid", rsa_key), [T, U], out, SystemClock(),
                     backoff=tiny_backoff)
         async with running(feed):
             seen = await wait_for(out, lambda e: isinstance(e, BookStale))
@@ -222,7 +215,7 @@ async def test_gap_resyncs_with_get_snapshot(feed_key):
             assert feed.books.stale() == frozenset()
 
 
-async def test_gap_falls_back_to_resubscribe(feed_key):
+async def test_gap_falls_back_to_resubscribe(rsa_key):
     """When get_snapshot is refused, the feed unsubscribes and resubscribes the order book."""
 
     async def conn(n, ws, recv, send, subscribe_all):
@@ -244,14 +237,14 @@ async def test_gap_falls_back_to_resubscribe(feed_key):
 
     out: asyncio.Queue[object] = asyncio.Queue()
     async with scripted(conn) as (_, url):
-        feed = Feed(url, Signer("kid", feed_key), [T], out, SystemClock(), backoff=tiny_backoff)
+        feed = Feed(url, Signer("kid", rsa_key), [T], out, SystemClock(), backoff=tiny_backoff)
         async with running(feed):
             await wait_for(out, lambda e: isinstance(e, BookStale))
             await wait_for(out, lambda e: isinstance(e, BookResynced))
             assert feed.books.best(T) == (4800, 5600)
 
 
-async def test_reconnect_resigns_and_resubscribes(feed_key):
+async def test_reconnect_resigns_and_resubscribes(rsa_key):
     """After the server closes, the feed reconnects with a fresh signature and resubscribes."""
 
     async def conn(n, ws, recv, send, subscribe_all):
@@ -265,7 +258,7 @@ async def test_reconnect_resigns_and_resubscribes(feed_key):
 
     out: asyncio.Queue[object] = asyncio.Queue()
     async with scripted(conn) as (script, url):
-        feed = Feed(url, Signer("kid", feed_key), [T], out, SystemClock(), backoff=tiny_backoff)
+        feed = Feed(url, Signer("kid", rsa_key), [T], out, SystemClock(), backoff=tiny_backoff)
         async with running(feed):
             seen = await wait_for(out, lambda e: e == FeedConnected(attempt=2))
             seen += await wait_for(out, lambda e: isinstance(e, BookResynced))
@@ -277,14 +270,14 @@ async def test_reconnect_resigns_and_resubscribes(feed_key):
         for h in script.handshakes[:2]:
             ts, sig = h["KALSHI-ACCESS-TIMESTAMP"], h["KALSHI-ACCESS-SIGNATURE"]
             assert h["KALSHI-ACCESS-KEY"] == "kid"
-            assert verify_signature(feed_key.public_key(), ts + "GET" + PATH, sig)
+            assert verify_signature(rsa_key.public_key(), ts + "GET" + PATH, sig)
             stamps.append(ts)
             sigs.append(sig)
         assert stamps[0] != stamps[1]
         assert sigs[0] != sigs[1]
 
 
-async def test_auth_refusal_is_retried(feed_key):
+async def test_auth_refusal_is_retried(rsa_key):
     """A 401 handshake is not fatal: the feed keeps retrying and connects when accepted."""
 
     async def conn(n, ws, recv, send, subscribe_all):
@@ -294,7 +287,7 @@ async def test_auth_refusal_is_retried(feed_key):
     out: asyncio.Queue[object] = asyncio.Queue()
     async with scripted(conn) as (script, url):
         script.refuse_first = 2
-        feed = Feed(url, Signer("kid", feed_key), [T], out, SystemClock(), backoff=tiny_backoff)
+        feed = Feed(url, Signer("kid", rsa_key), [T], out, SystemClock(), backoff=tiny_backoff)
         async with running(feed):
             ev = (await wait_for(out, lambda e: isinstance(e, FeedConnected)))[-1]
         assert ev == FeedConnected(attempt=3)
@@ -340,7 +333,7 @@ async def test_silent_connection_is_dropped_as_stale():
     assert accepted >= 2
 
 
-async def test_set_tickers_resubscribes_market_channels(feed_key):
+async def test_set_tickers_resubscribes_market_channels(rsa_key):
     """Changing the tickers re-subscribes the order book and ticker channels with the new set."""
     done: asyncio.Future[list[dict]] = asyncio.get_running_loop().create_future()
 
@@ -353,7 +346,7 @@ async def test_set_tickers_resubscribes_market_channels(feed_key):
 
     out: asyncio.Queue[object] = asyncio.Queue()
     async with scripted(conn) as (_, url):
-        feed = Feed(url, Signer("kid", feed_key), [T], out, SystemClock(), backoff=tiny_backoff)
+        feed = Feed(url, Signer("kid", rsa_key), [T], out, SystemClock(), backoff=tiny_backoff)
         async with running(feed):
             await wait_for(out, lambda e: isinstance(e, BookResynced))
             feed.set_tickers([U])
@@ -362,3 +355,62 @@ async def test_set_tickers_resubscribes_market_channels(feed_key):
     assert [c["cmd"] for c in cmds] == ["unsubscribe", "subscribe", "unsubscribe", "subscribe"]
     assert all(c["params"]["market_tickers"] == [U] for c in cmds if c["cmd"] == "subscribe")
     assert feed.books.tickers() == [U]
+
+
+# -- against the emulator --------------------------------------------------------------------
+
+
+def _has_emulator() -> bool:
+    try:
+        from tsad.sim import Emulator  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+pytestmark_sim = pytest.mark.skipif(not _has_emulator(), reason="tsad.sim.Emulator not available")
+
+
+def sim_ticker(sim):
+    return f"{sim.event_ticker}-A2.30"
+
+
+@pytestmark_sim
+async def test_emulator_drop_reconnects_and_resubscribes(sim, rsa_key, key_id):
+    """After the emulator drops every socket, the feed reconnects and its books come back."""
+    t = sim_ticker(sim)
+    out: asyncio.Queue[object] = asyncio.Queue()
+    feed = Feed(sim.ws_url, Signer(key_id, rsa_key), [t], out, SystemClock(),
+                backoff=tiny_backoff)
+    async with running(feed):
+        await wait_for(out, lambda e: e == BookResynced(ticker=t))
+        sim.faults.drop_connections()
+        seen = await wait_for(out, lambda e: isinstance(e, FeedDisconnected))
+        assert any(isinstance(e, BookStale) and t in e.tickers for e in seen)
+        assert feed.books.is_stale(t)
+        seen = await wait_for(out, lambda e: e == BookResynced(ticker=t))
+        assert FeedConnected(attempt=2) in seen
+        assert not feed.books.is_stale(t)
+
+
+@pytestmark_sim
+async def test_emulator_seq_gap_resyncs_before_use(sim, rsa_key, key_id):
+    """A skipped seq stales the book; it is resynced (with the new order) before it is used."""
+    from tsad.orders import BookSide
+
+    t = sim_ticker(sim)
+    out: asyncio.Queue[object] = asyncio.Queue()
+    feed = Feed(sim.ws_url, Signer(key_id, rsa_key), [t], out, SystemClock(),
+                backoff=tiny_backoff)
+    async with running(feed):
+        await wait_for(out, lambda e: e == BookResynced(ticker=t))
+        before = feed.books.best(t)
+        sim.faults.skip_seq(1)
+        sim.add_order(t, BookSide.BID, 1200, 500)
+        seen = await wait_for(out, lambda e: isinstance(e, BookStale))
+        assert not any(isinstance(e, BookUpdated) and e.best_bid == 1200 for e in seen)
+        await wait_for(out, lambda e: e == BookResynced(ticker=t))
+        assert not feed.books.is_stale(t)
+        bid, _ = feed.books.best(t)
+        assert bid is not None and bid >= 1200
+        assert before != feed.books.best(t) or (before[0] or 0) >= 1200
