@@ -481,7 +481,7 @@ class _Parser:
 
     def __init__(self, path: Path, text: str, environ: Mapping[str, str]) -> None:
         self.path = path
-        self.base = path.parent
+        self.base = path.absolute().parent
         self.lines = _Lines(text)
         self.environ = environ
         self.errors: list[str] = []

@@ -307,8 +307,8 @@ def max_event_loss(
         if not losers:
             violations.append(Violation(
                 control="max_event_loss", ticker=None,
-                detail=f"worst-case loss {format_money(-worst)} over limit "
-                f"{format_money(limit)} without any more quotes",
+                detail=f"worst-case loss {format_money(-worst, 6)} over limit "
+                f"{format_money(limit, 6)} without any more quotes",
             ))
             return kept, violations
         _, ticker, side, i = min(losers)
@@ -316,7 +316,7 @@ def max_event_loss(
         violations.append(Violation(
             control="max_event_loss", ticker=ticker,
             detail=f"{side} {format_count(dropped.count)} @ {format_price(dropped.price)} "
-            f"dropped: worst-case loss {format_money(-worst)} > {format_money(limit)}",
+            f"dropped: worst-case loss {format_money(-worst, 6)} > {format_money(limit, 6)}",
         ))
 
 
