@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 
+import pytest
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
