@@ -1,0 +1,241 @@
+"""Tests for `tsad report`: FIFO PnL tables, JSON and table output from a populated journal."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import socket
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from hypothesis import given, strategies as st
+
+from tsad.journal import Journal
+from tsad.orders import BookSide, Fill, Order, OrderStatus
+from tsad.report import build_report, cmd_report, dollars, market_summary, register_report
+
+
+T = "KXTSAW-24SEP08-A2.45"
+U = "KXTSAW-24SEP08-A2.50"
+V = "KXTSAW-24SEP15-A2.45"
+T0 = datetime(2024, 9, 4, 14, 0, tzinfo=UTC)
+BID, ASK = BookSide.BID, BookSide.ASK
+
+
+def _fills(ticker: str, *trades: tuple[BookSide, int, int, int]) -> list[Fill]:
+    """Build fills from (side, price, count, fee) tuples, one minute apart."""
+    return [
+        Fill(trade_id=f"{ticker}-{i}", order_id=f"o-{i}", ticker=ticker, side=side, price=price,
+             count=count, fee=fee, ts=T0 + timedelta(minutes=i))
+        for i, (side, price, count, fee) in enumerate(trades)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("trades", "mark", "position", "realized", "unrealized", "fees"),
+    [
+        pytest.param([(BID, 4000, 1000, 0)], 5000, 1000, 0, 1_000_000, 0, id="long-marked-up"),
+        pytest.param([(BID, 4000, 1000, 0), (ASK, 5500, 400, 0)], None, 600, 600_000, 900_000,
+                     0, id="partial-close-last-fill-mark"),
+        pytest.param([(ASK, 7000, 1000, 0), (BID, 6000, 1000, 0)], None, 0, 1_000_000, 0, 0,
+                     id="short-yes-closed-at-profit"),
+        pytest.param([(BID, 3000, 500, 0), (BID, 5000, 500, 0), (ASK, 4500, 700, 0)], None,
+                     300, 650_000, -150_000, 0, id="fifo-two-lots"),
+        pytest.param([(BID, 4000, 500, 0), (ASK, 6000, 800, 0)], 5000, -300, 1_000_000,
+                     300_000, 0, id="flip-to-short"),
+        pytest.param([(BID, 5600, 1000, 12_000), (BID, 5600, 1000, 12_100)], 5600, 2000, 0, 0,
+                     24_100, id="fees-summed"),
+        pytest.param([(BID, 2000, 1000, 0)], 10_000, 1000, 0, 8_000_000, 0,
+                     id="settled-yes-mark"),
+    ],
+)
+def test_market_summary_fifo(trades, mark, position, realized, unrealized, fees) -> None:
+    """Positions and FIFO realized / mark-to-market PnL are exact integers."""
+    s = market_summary(T, _fills(T, *trades), mark)
+    assert (s.position, s.realized, s.unrealized, s.fees) == (position, realized, unrealized, fees)
+    assert s.net == realized + unrealized - fees
+    assert s.mark_source == ("given" if mark is not None else "last_fill")
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([BID, ASK]), st.integers(1, 99).map(lambda c: c * 100),
+                  st.integers(1, 50).map(lambda n: n * 100), st.just(0)),
+        min_size=1, max_size=15,
+    ),
+    st.integers(0, 100).map(lambda c: c * 100),
+)
+def test_pnl_conserves_cash(trades, mark: int) -> None:
+    """Realized + unrealized always equals cash flow plus the position valued at the mark."""
+    fills = _fills(T, *trades)
+    s = market_summary(T, fills, mark)
+    cash = sum(-f.count * f.price if f.side is BID else f.count * f.price for f in fills)
+    assert s.position == sum(f.count if f.side is BID else -f.count for f in fills)
+    assert s.realized + s.unrealized == cash + s.position * mark
+
+
+def test_market_summary_refuses_other_markets() -> None:
+    """A fill of another market is an error, not silently mixed in."""
+    with pytest.raises(ValueError, match=U):
+        market_summary(T, _fills(U, (BID, 4000, 100, 0)))
+
+
+@pytest.mark.parametrize(
+    ("amount", "text"),
+    [
+        pytest.param(1_000_000, "1.0000", id="one-dollar"),
+        pytest.param(-150_000, "-0.1500", id="negative"),
+        pytest.param(12_345, "0.012345", id="sub-cent-needs-6"),
+        pytest.param(0, "0.0000", id="zero"),
+    ],
+)
+def test_dollars(amount: int, text: str) -> None:
+    """Money formats exactly, with 6 decimals only when needed."""
+    assert dollars(amount) == text
+
+
+@pytest.fixture(name="journal_path")
+def _journal_path(tmp_path: Path) -> Path:
+    path = tmp_path / "state" / "journal.db"
+    with Journal.open(path) as j:
+        for f in [*_fills(T, (BID, 4000, 1000, 7000), (ASK, 5500, 400, 3000)),
+                  *_fills(U, (ASK, 3000, 500, 2000)), *_fills(V, (BID, 6100, 200, 1000))]:
+            j.record_fill(f)
+        j.record_orders([
+            Order(order_id="o-r", client_order_id="tsad-r", ticker=U, side=BID, price=2500,
+                  remaining=1000, filled=0, initial=1000, status=OrderStatus.RESTING),
+            Order(order_id="o-x", client_order_id="tsad-x", ticker=T, side=BID, price=2600,
+                  remaining=0, filled=0, initial=1000, status=OrderStatus.CANCELED),
+        ])
+    return path
+
+
+def _run(*argv: str) -> tuple[int, str]:
+    parser = argparse.ArgumentParser(prog="tsad")
+    register_report(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["report", *argv])
+    out = io.StringIO()
+    return cmd_report(args, stdout=out), out.getvalue()
+
+
+def test_json_report_from_journal(journal_path: Path) -> None:
+    """--json prints resting orders, positions, per-event PnL and fees as exact strings."""
+    rc, text = _run("--journal", str(journal_path), "--json", "--mark", f"{U}=0.20")
+    assert rc == 0
+    data = json.loads(text)
+    assert [o["order_id"] for o in data["resting"]] == ["o-r"]
+    assert data["resting"][0]["price"] == "0.2500"
+    pos = {p["ticker"]: p for p in data["positions"]}
+    assert pos[T]["position"] == "6.00" and pos[T]["realized"] == "0.6000"
+    assert pos[T]["unrealized"] == "0.9000" and pos[T]["mark_source"] == "last_fill"
+    assert pos[U]["position"] == "-5.00" and pos[U]["unrealized"] == "0.5000"
+    assert pos[U]["mark"] == "0.2000" and pos[U]["mark_source"] == "given"
+    events = {e["event_ticker"]: e for e in data["events"]}
+    assert events["KXTSAW-24SEP08"] == {
+        "event_ticker": "KXTSAW-24SEP08", "fills": 3, "realized": "0.6000",
+        "unrealized": "1.4000", "fees": "0.0120", "net": "1.9880",
+    }
+    assert events["KXTSAW-24SEP15"]["fees"] == "0.0010"
+    assert len(data["fills"]) == 4 and data["exchange"] is None
+
+
+def test_event_filter(journal_path: Path) -> None:
+    """--event restricts fills, positions and resting orders to one event."""
+    rc, text = _run("--journal", str(journal_path), "--json", "--event", "KXTSAW-24SEP15")
+    data = json.loads(text)
+    assert rc == 0
+    assert [p["ticker"] for p in data["positions"]] == [V]
+    assert data["resting"] == [] and [e["event_ticker"] for e in data["events"]] == [
+        "KXTSAW-24SEP15"]
+
+
+def test_table_report_is_aligned(journal_path: Path) -> None:
+    """Without --json the report is aligned tables with every section."""
+    rc, text = _run("--journal", str(journal_path), "--fills", "2")
+    assert rc == 0
+    for title in ("Resting orders", "Positions (3)", "Events (2)", "Fills (last 2 of 4)"):
+        assert title in text
+    lines = text.splitlines()
+    start = lines.index("Positions (3)")
+    header, rule = lines[start + 1], lines[start + 2]
+    assert header.split() == ["ticker", "position", "mark", "mark_from", "realized",
+                              "unrealized", "fees", "net"]
+    assert set(rule.replace(" ", "")) == {"-"}
+    rows = lines[start + 3:start + 6]
+    assert [r.split()[0] for r in rows] == [T, U, V]
+    assert len({len(r) for r in (rule, *rows)}) == 1  # right-aligned numbers end together
+
+
+def test_build_report_matches_journal(journal_path: Path) -> None:
+    """build_report reads the same journal the daemon writes."""
+    with Journal.open(journal_path) as j:
+        report = build_report(j)
+    assert [m.ticker for m in report.markets] == [T, U, V]
+    assert sum(e.fees for e in report.events) == 13_000
+
+
+@pytest.mark.parametrize(
+    ("argv", "rc", "message"),
+    [
+        pytest.param([], 78, "give --config or --journal", id="no-source"),
+        pytest.param(["--journal", "{tmp}/missing.db"], 78, "does not exist", id="missing"),
+        pytest.param(["--config", "{tmp}/nope.toml"], 78, "cannot read config", id="no-config"),
+        pytest.param(["--journal", "{tmp}/garbage.db"], 1, "corrupt", id="corrupt"),
+    ],
+)
+def test_errors_are_clear(tmp_path: Path, capsys, argv: list[str], rc: int, message: str) -> None:
+    """Bad arguments and unreadable journals give an exit code and a message naming the file."""
+    (tmp_path / "garbage.db").write_bytes(b"not sqlite" * 200)
+    got, _ = _run(*[a.format(tmp=tmp_path) for a in argv])
+    assert got == rc
+    assert message in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("mark", ["T-1", "=0.5", "T-1=abc", "T-1=1.5"])
+def test_bad_mark_is_refused(mark: str, capsys) -> None:
+    """A malformed --mark is an argparse error naming it."""
+    with pytest.raises(SystemExit):
+        _run("--journal", "x", "--mark", mark)
+    assert "--mark" in capsys.readouterr().err
+
+
+def test_config_gives_journal_path_in_paper_mode(tmp_path: Path, journal_path: Path) -> None:
+    """With a paper config the journal path comes from it and the exchange is not asked."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(f'[journal]\npath = "{journal_path}"\n')
+    rc, text = _run("--config", str(cfg), "--json")
+    assert rc == 0
+    data = json.loads(text)
+    assert data["journal"] == str(journal_path) and data["exchange"] is None
+
+
+def test_unreachable_exchange_is_skipped(tmp_path: Path, journal_path: Path) -> None:
+    """When the configured exchange cannot be reached the journal view is still printed."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = tmp_path / "key.pem"
+    pem.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+    pem.chmod(0o600)
+    with socket.socket() as s:  # a loopback port with nobody listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for name in ("prediction.json", "history.csv"):
+        (tmp_path / name).write_text("")
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        '[exchange]\nenvironment = "demo"\n'
+        f'rest_url = "http://127.0.0.1:{port}/trade-api/v2"\n'
+        f'ws_url = "ws://127.0.0.1:{port}/trade-api/ws/v2"\n'
+        f'key_id = "kid-123"\nprivate_key_path = "{pem}"\n'
+        '[model]\nprediction_path = "prediction.json"\nhistory_path = "history.csv"\n'
+        f'[journal]\npath = "{journal_path}"\n'
+    )
+    rc, text = _run("--config", str(cfg), "--timeout", "1")
+    assert rc == 0
+    assert "Exchange: not reachable" in text and "Positions (3)" in text
+    assert "kid-123" not in text
