@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from tsad.actuals import read_actuals
-from tsad.backtest import STRIKES, format_rows_csv, register_backtest, run_backtest, summarize
+from tsad.backtest import (
+    STRIKES,
+    BacktestRow,
+    format_rows_csv,
+    register_backtest,
+    run_backtest,
+    summarize,
+)
 
 
 FIXTURE = Path(__file__).parent / "data" / "tsa" / "daily_2022-09_2024-03.csv"
@@ -27,13 +34,13 @@ def _actuals() -> dict[date, int]:
 
 
 @pytest.fixture(name="rows", scope="module")
-def _rows(actuals: dict[date, int]):
+def _rows(actuals: dict[date, int]) -> list[BacktestRow]:
     return run_backtest(
         actuals, start=date(2024, 1, 1), end=date(2024, 3, 31), hooks=HOOKS, min_history=5
     )
 
 
-def test_rows_cover_every_week_and_state(rows) -> None:
+def test_rows_cover_every_week_and_state(rows: list[BacktestRow]) -> None:
     """Each complete week in range appears once per known-days state 0–6."""
     weeks = sorted({r.forecast.week_end for r in rows})
     assert weeks[0] == date(2024, 1, 7)
@@ -45,7 +52,7 @@ def test_rows_cover_every_week_and_state(rows) -> None:
         )
 
 
-def test_history_comes_from_strictly_earlier_weeks(rows) -> None:
+def test_history_comes_from_strictly_earlier_weeks(rows: list[BacktestRow]) -> None:
     """Each week is priced by one more error than the week before (same state, walk-forward)."""
     by_state: dict[int, list[int]] = {}
     for r in rows:
@@ -54,7 +61,7 @@ def test_history_comes_from_strictly_earlier_weeks(rows) -> None:
         assert counts == list(range(counts[0], counts[0] + len(counts)))
 
 
-def test_true_values_are_probabilities_falling_with_strike(rows) -> None:
+def test_true_values_are_probabilities_falling_with_strike(rows: list[BacktestRow]) -> None:
     """Every true value is in [0, 1] and never rises with the strike."""
     for r in rows:
         assert set(r.true_values) == set(HOOKS)
@@ -77,7 +84,7 @@ def test_six_known_days_is_certain_far_from_the_money(actuals: dict[date, int]) 
                 assert p == (1 if actual > strike else 0)
 
 
-def test_no_look_ahead(actuals: dict[date, int], rows) -> None:
+def test_no_look_ahead(actuals: dict[date, int], rows: list[BacktestRow]) -> None:
     """Rows of a week are identical when every later number is removed from the actuals."""
     cut = date(2024, 2, 11)
     trimmed = {d: v for d, v in actuals.items() if d <= cut}
@@ -95,7 +102,7 @@ def test_too_little_history_leaves_true_values_empty(actuals: dict[date, int]) -
     assert summarize(rows, HOOKS).brier == {}
 
 
-def test_summary_scores(rows) -> None:
+def test_summary_scores(rows: list[BacktestRow]) -> None:
     """MAPE shrinks from Monday to Friday, and the Brier scores and deciles are consistent."""
     report = summarize(rows, HOOKS)
     assert sorted(report.mape) == list(range(7))
@@ -109,7 +116,7 @@ def test_summary_scores(rows) -> None:
     assert report.brier_by_state["seed"][0] == report.brier_by_state["realized_days"][0]
 
 
-def test_csv_columns(rows) -> None:
+def test_csv_columns(rows: list[BacktestRow]) -> None:
     """The CSV has the documented columns and one true-value column per hook × strike."""
     text = format_rows_csv(rows, HOOKS)
     reader = csv.DictReader(io.StringIO(text))
