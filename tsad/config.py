@@ -368,12 +368,23 @@ def _probability(v: object) -> Fraction:
     return f
 
 
-def _choice(*choices: str) -> Callable[[object], str]:
+def _suggest(word: str, options: list[str] | tuple[str, ...]) -> str | None:
+    """Return the known name closest to ``word`` (difflib, else a prefix match), or None."""
+    close = difflib.get_close_matches(word, options, n=1)
+    if close:
+        return close[0]
+    starts = [o for o in options if word and (o.startswith(word) or word.startswith(o))]
+    return starts[0] if starts else None
+
+
+def _choice(*options: str) -> Callable[[object], str]:
+    choices = tuple(str(o) for o in options)
+
     def read(v: object) -> str:
         s = _str(v)
         if s not in choices:
-            close = difflib.get_close_matches(s, choices, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            close = _suggest(s, choices)
+            hint = f" (did you mean {close!r}?)" if close else ""
             raise _Bad(f"must be one of {', '.join(map(repr, choices))}, got {s!r}{hint}")
         return s
     return read
@@ -493,8 +504,8 @@ class _Parser:
 
     def unknown(self, dotted: str, known: list[str]) -> None:
         name = dotted.rpartition(".")[2]
-        close = difflib.get_close_matches(name, known, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+        close = _suggest(name, known)
+        hint = f" (did you mean {close!r}?)" if close else f" (known: {', '.join(known)})"
         self.error(dotted, f"unknown key{hint}")
 
     def resolve(self, text: str) -> Path:
@@ -568,8 +579,8 @@ def parse_config(
     for name, table in raw.items():
         if name not in _SCHEMA:
             if isinstance(table, dict):
-                close = difflib.get_close_matches(name, list(_SCHEMA), n=1)
-                hint = f" (did you mean [{close[0]}]?)" if close else ""
+                close = _suggest(name, list(_SCHEMA))
+                hint = f" (did you mean [{close}]?)" if close else ""
                 p.error(name, f"unknown table{hint}")
             else:
                 p.unknown(name, list(_SCHEMA))
