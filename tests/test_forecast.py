@@ -352,6 +352,18 @@ def test_cmd_forecast_history_out(tmp_path: Path) -> None:
     assert len(rows) == 7 * len({r["date"] for r in rows})
 
 
+def test_cmd_forecast_history_one_state(tmp_path: Path) -> None:
+    """--history-state keeps only that known-days state's rows."""
+    hist = tmp_path / "h.csv"
+    argv = ["forecast", "--actuals", str(FIXTURE), "--week", "2024-02-01", "--now"]
+    argv += ["2024-02-01T10:00:00-05:00", "--history-out", str(hist), "--history-state", "0"]
+    args = _parse(argv)
+    assert args.func(args) == 0
+    lines = hist.read_text().splitlines()[1:]
+    assert lines
+    assert {line.split(",")[3] for line in lines} == {"0"}
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [

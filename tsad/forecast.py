@@ -541,7 +541,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
 
     Args:
         args: parsed arguments (``actuals``, ``week``, ``now``, ``out``, ``history_out``,
-            ``history_weeks``, ``history_from``, ``trend_days``).
+            ``history_weeks``, ``history_from``, ``history_state``, ``trend_days``).
 
     Returns:
         0 on success, 1 on bad input (the message names the file or option).
@@ -561,8 +561,12 @@ def cmd_forecast(args: argparse.Namespace) -> int:
             last = week_end_sunday(cutoff)
             last = last if last <= cutoff else last - timedelta(days=7)
             weeks = history_weeks(actuals, before=last, weeks=args.history_weeks, since=since)
+            states = tuple(range(7)) if args.history_state is None else (args.history_state,)
             rows = walk_forward(
-                {d: v for d, v in actuals.items() if d <= cutoff}, weeks, params=params
+                {d: v for d, v in actuals.items() if d <= cutoff},
+                weeks,
+                states=states,
+                params=params,
             )
             atomic_write_text(Path(args.history_out), format_history_csv(rows))
     except (TsadError, ValueError, OSError) as exc:
@@ -605,6 +609,12 @@ def register_forecast(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--history-out", help="write a walk-forward history CSV (lagged_tsa_data)")
     p.add_argument("--history-weeks", type=int, default=104, help="weeks of history (104)")
     p.add_argument("--history-from", help="no history week before this date (YYYY-MM-DD)")
+    p.add_argument(
+        "--history-state",
+        type=int,
+        choices=range(7),
+        help="write only this known-days state (default: all 0-6; 0 suits realized_days)",
+    )
     p.add_argument(
         "--trend-days", type=int, default=DEFAULT_PARAMS.trend_days, help="YoY trend window"
     )
