@@ -309,7 +309,7 @@ def render_json(report: Report) -> dict[str, Any]:
 
 def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
     """Render an aligned text table: text columns left, numbers right."""
-    lines = [f"{title} ({len(rows)})"]
+    lines = [title if title.endswith(")") else f"{title} ({len(rows)})"]
     if not rows:
         return [*lines, "  (none)", ""]
     widths = [max(len(header[i]), *(len(r[i]) for r in rows)) for i in range(len(header))]
@@ -338,7 +338,7 @@ def render_table(report: Report, *, max_fills: int = 20) -> str:
         return [o.ticker, str(o.side), format_price(o.price), format_count(o.remaining),
                 format_count(o.filled), o.client_order_id]
 
-    out += _table("Resting orders (last seen by tsad)", order_header,
+    out += _table("Resting orders, as last seen by tsad", order_header,
                   [order_row(o) for o in report.resting])
     out += _table(
         "Positions",
