@@ -94,7 +94,7 @@ def test_load_private_key_errors_name_file(key_file, setup, match):
 
 
 async def test_client_signs_full_path_without_query(rsa_key, key_id):
-    """The client signs /trade-api/v2/<path> with no query, verified server-side by the public key."""
+    """The client signs /trade-api/v2/<path> without the query; the public key verifies it."""
     seen: list[tuple[str, str, dict[str, str]]] = []
 
     async def handler(request: web.Request) -> web.Response:

@@ -23,7 +23,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
 
 import httpx
@@ -42,7 +42,7 @@ from tsad.errors import (
     ServerError,
     TransportError,
 )
-from tsad.exchange import ExchangeStatus, OrderbookLevels
+from tsad.exchange import Exchange, ExchangeStatus, OrderbookLevels
 from tsad.kalshi import wire
 from tsad.kalshi.budget import (
     BATCH_CANCEL_COST,
@@ -223,7 +223,7 @@ class KalshiClient:
 
     def _delay(self, attempt: int) -> float:
         """Equal-jitter exponential backoff for retry number ``attempt`` (1-based)."""
-        top = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        top = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
         return top / 2 + self._rng.uniform(0, top / 2)
 
     async def _call(
@@ -581,3 +581,10 @@ class KalshiClient:
         Costs as much as a maximal batch cancel, so it takes the whole write bucket.
         """
         await self._call("DELETE", V2_ORDERS, tokens=int(self.budget.write.capacity))
+
+
+if TYPE_CHECKING:
+
+    def _satisfies_exchange(client: KalshiClient) -> Exchange:
+        """Make mypy prove that `KalshiClient` structurally satisfies `Exchange`."""
+        return client
