@@ -418,3 +418,34 @@ async def test_v1_write_path_is_gone(sim, rsa_key, key_id):
     assert "deprecated_v1_order_endpoint" in resp.text
     assert not any(r.path == path and r.method == "POST"
                    for r in sim.request_log if r.status != 410)
+
+
+async def test_amend_timeout_resolved_by_reading_back(sim, rsa_key, key_id, sleeps):
+    """An amend applied but answered late is resolved by reading the order's price back."""
+    c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier="premier", timeout=0.3,
+                     sleep=sleeps)
+    try:
+        ticker = await first_ticker(c, sim)
+        async with asyncio.timeout(10):
+            ack = await c.create_order(request(sim, ticker, "c-amend"))
+            sim.faults.delay_next(1.0)
+            amended = await c.amend_order(ack.order_id, ticker=ticker, side="bid", price=3200,
+                                          count=1000)
+    finally:
+        await c.aclose()
+    assert amended.order_id == ack.order_id
+    assert [o.price for o in sim.resting_orders(client_user(sim))] == [3200]
+    assert len(writes(sim, "POST", "/trade-api/v2/portfolio/events/orders/")) == 1
+
+
+async def test_orders_pagination(client, sim):
+    """Our orders come back complete across pages of five."""
+    event = await client.get_event(sim.event_ticker)
+    async with asyncio.timeout(10):
+        for i in range(7):
+            await client.create_order(request(sim, event.markets[i].ticker, f"c-p{i}",
+                                              price=500))
+        orders = await client.list_orders(event_ticker=sim.event_ticker)
+    assert sorted(o.client_order_id for o in orders) == [f"c-p{i}" for i in range(7)]
+    pages = [r for r in sim.request_log if r.path.endswith("/portfolio/orders")]
+    assert len(pages) == 2
