@@ -21,11 +21,11 @@ from typing import Final
 
 
 __all__ = [
+    "CENT_GRID",
     "COUNT_SCALE",
     "MONEY_SCALE",
     "PRICE_ONE",
     "PRICE_SCALE",
-    "CENT_GRID",
     "PriceGrid",
     "PriceRange",
     "contracts",
@@ -58,7 +58,7 @@ def _parse_fixed(text: str, places: int, what: str) -> int:
     if extra.strip("0"):
         raise ValueError(f"{what} {text!r} has more than {places} decimals")
     frac = frac[:places].ljust(places, "0")
-    value = int(whole) * 10**places + (int(frac) if frac else 0)
+    value: int = int(whole) * 10**places + (int(frac) if frac else 0)
     return -value if sign else value
 
 
@@ -149,7 +149,9 @@ class PriceGrid:
         out = []
         for r in ranges or ():
             pr = PriceRange(
-                start=parse_price(r["start"]), end=parse_price(r["end"]), step=parse_price(r["step"])
+                start=parse_price(r["start"]),
+                end=parse_price(r["end"]),
+                step=parse_price(r["step"]),
             )
             if pr.step <= 0 or pr.end < pr.start:
                 raise ValueError(f"bad price range {dict(r)!r}")
@@ -161,7 +163,11 @@ class PriceGrid:
     def to_wire(self) -> list[dict[str, str]]:
         """Return the grid as Kalshi's ``price_ranges`` list."""
         return [
-            {"start": format_price(r.start), "end": format_price(r.end), "step": format_price(r.step)}
+            {
+                "start": format_price(r.start),
+                "end": format_price(r.end),
+                "step": format_price(r.step),
+            }
             for r in self.ranges
         ]
 
@@ -169,7 +175,9 @@ class PriceGrid:
         """Tell whether ``price`` is an orderable price on this grid."""
         if price <= 0 or price >= PRICE_ONE:
             return False
-        return any(r.start <= price <= r.end and (price - r.start) % r.step == 0 for r in self.ranges)
+        return any(
+            r.start <= price <= r.end and (price - r.start) % r.step == 0 for r in self.ranges
+        )
 
     def floor(self, value: int | Fraction) -> int | None:
         """Return the highest orderable price ≤ ``value`` (price units), or None if none.

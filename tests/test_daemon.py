@@ -1,0 +1,334 @@
+"""End to end: the real daemon as a subprocess against the emulator over loopback, real signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tsad import paper
+from tsad.clock import SystemClock
+from tsad.orders import BookSide
+
+
+pytestmark = pytest.mark.timeout(120)
+
+CONFIG = """\
+[exchange]
+environment = "demo"
+rest_url = "{rest_url}"
+ws_url = "{ws_url}"
+key_id = "{key_id}"
+private_key_path = "{key_file}"
+tier = "basic"
+request_timeout = {timeout}
+
+[market]
+series = "KXTSAW"
+
+[model]
+prediction_path = "prediction.json"
+history_path = "history.csv"
+hooks = ["realized_days"]
+
+[quoting]
+margin = 0.75
+min_true_value = 0.05
+max_true_value = 0.95
+count = 10
+
+[risk]
+max_position = {max_position}
+max_order_size = 50
+max_event_loss = 100000.0
+halt_file = "halt"
+cancel_on_exit = true
+
+[journal]
+path = "state/journal.sqlite3"
+
+[daemon]
+resync_interval = 2.0
+stale_market_seconds = 30.0
+log_level = "info"
+"""
+
+
+class Daemon:
+    """A `tsad run` subprocess whose JSON log lines are collected as they arrive."""
+
+    def __init__(self, config: Path) -> None:
+        self.config = config
+        self.lines: list[dict[str, object]] = []
+        self.raw: list[str] = []
+        self.proc: asyncio.subprocess.Process | None = None
+        self._reader: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tsad", "run", "--config", str(self.config),
+            stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
+            cwd=self.config.parent,
+        )
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        async for line in self.proc.stdout:
+            text = line.decode(errors="replace").rstrip()
+            self.raw.append(text)
+            with contextlib.suppress(ValueError):
+                obj = json.loads(text)
+                if isinstance(obj, dict):
+                    self.lines.append(obj)
+
+    def events(self, name: str) -> list[dict[str, object]]:
+        return [ln for ln in self.lines if ln.get("event") == name]
+
+    async def wait_for(self, name: str, timeout: float = 20.0, count: int = 1) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.events(name)) < count:
+                if self.proc is not None and self.proc.returncode is not None:
+                    raise AssertionError(f"daemon exited: {self.raw[-20:]}")
+                await asyncio.sleep(0.05)
+
+    def signal(self, sig: int) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
+        async with asyncio.timeout(timeout):
+            rc = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return rc
+
+    async def kill(self) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                await self._reader
+
+
+@pytest.fixture(name="workdir")
+def _workdir(tmp_path, sim, key_id, key_file):
+    """A config directory pointing at the emulator, with a prediction and a history."""
+    paper.write_paper_inputs(
+        prediction_path=tmp_path / "prediction.json", history_path=tmp_path / "history.csv",
+        event_ticker=sim.event_ticker, center=float(sim.fair_center), now=SystemClock().now(),
+        seed=1,
+    )
+    return tmp_path
+
+
+def write_config(workdir: Path, sim, key_id, key_file, *, max_position: int = 100,
+                 timeout: float = 5.0) -> Path:
+    path = workdir / "config.toml"
+    path.write_text(CONFIG.format(
+        rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=key_id, key_file=key_file,
+        max_position=max_position, timeout=timeout,
+    ))
+    return path
+
+
+@pytest.fixture(name="daemon")
+async def _daemon(workdir, sim, key_id, key_file):
+    """A started daemon, ready (first quotes placed); killed at teardown if still running."""
+    d = Daemon(write_config(workdir, sim, key_id, key_file))
+    await d.start()
+    try:
+        await d.wait_for("daemon.ready", timeout=30)
+        yield d
+    finally:
+        await d.kill()
+
+
+def ours(sim, key_id):
+    return sim.resting_orders(user=key_id)
+
+
+def assert_one_per_side(sim, key_id):
+    keys = Counter((o.ticker, o.side) for o in ours(sim, key_id))
+    dupes = {k: n for k, n in keys.items() if n > 1}
+    assert not dupes, f"two resting orders on one market and side: {dupes}"
+
+
+async def settle(sim, key_id, *, quiet: float = 0.6, timeout: float = 15.0):
+    """Wait until our resting orders stop changing for `quiet` seconds."""
+    last = None
+    stable_since = asyncio.get_running_loop().time()
+    async with asyncio.timeout(timeout):
+        while True:
+            now = asyncio.get_running_loop().time()
+            snap = sorted((o.ticker, o.side, o.price, o.remaining) for o in ours(sim, key_id))
+            if snap != last:
+                last, stable_since = snap, now
+            elif now - stable_since >= quiet and snap:
+                return snap
+            await asyncio.sleep(0.05)
+
+
+def quote_cli(workdir: Path, markets_file: Path) -> list[dict[str, object]]:
+    out = subprocess.run(
+        [sys.executable, "-m", "tsad", "quote", "--config", str(workdir / "config.toml"),
+         "--markets", str(markets_file), "--json"],
+        capture_output=True, text=True, check=True, cwd=workdir,
+    )
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+async def test_quotes_equal_tsad_quote(daemon, workdir, sim, key_id):
+    """The daemon's resting orders are exactly the orders `tsad quote` prints."""
+    resting = await settle(sim, key_id)
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        r = await client.get(f"{sim.rest_url}/events/{sim.event_ticker}",
+                             params={"with_nested_markets": "true"})
+    (workdir / "event.json").write_text(r.text)
+    rows = await asyncio.to_thread(quote_cli, workdir, workdir / "event.json")
+    from tsad.money import parse_count, parse_price
+
+    expected = sorted(
+        (row["ticker"], BookSide(row["book_side"]), parse_price(row["price"]),
+         parse_count(row["count"]))
+        for row in rows if row["side"] is not None
+    )
+    assert expected, "the quote sheet quotes nothing"
+    assert resting == expected
+
+
+async def test_prediction_change_reprices(daemon, workdir, sim, key_id):
+    """Rewriting the prediction file re-prices the resting orders within seconds."""
+    before = {(o.ticker, o.side): o.price for o in ours(sim, key_id)}
+    pred_path = workdir / "prediction.json"
+    data = json.loads(pred_path.read_text())
+    (sunday,) = data
+    data[sunday]["prediction"] = round(data[sunday]["prediction"] * 1.03)
+    tmp = pred_path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, pred_path)
+    await daemon.wait_for("inputs.changed", timeout=5)
+    after = await settle(sim, key_id)
+    changed = {(t, s) for t, s, p, _ in after if before.get((t, s)) != p}
+    assert changed, "no order moved after the prediction changed"
+    assert_one_per_side(sim, key_id)
+
+
+async def test_faults_keep_invariants(daemon, workdir, sim, key_id):
+    """Dropped websocket, skipped seq, 5xx and 429 bursts and fills leave every invariant."""
+    await settle(sim, key_id)
+    sim.faults.drop_connections()
+    await daemon.wait_for("ws.connected", count=2, timeout=15)
+    sim.faults.skip_seq(1)
+    sim.faults.fail_next(3, status=503)
+    sim.faults.fail_next(3, status=429)
+    # An outside trader takes every bid of ours: fills arrive, positions move.
+    for o in ours(sim, key_id):
+        taker = BookSide.ASK if o.side is BookSide.BID else BookSide.BID
+        sim.add_order(o.ticker, taker, o.price, o.remaining // 2 or 100)
+    await asyncio.sleep(1.0)
+    await settle(sim, key_id, timeout=20)
+    assert_one_per_side(sim, key_id)
+    daemon.signal(signal.SIGTERM)
+    assert await daemon.wait_exit() == 0
+    assert ours(sim, key_id) == []
+    db = sqlite3.connect(workdir / "state" / "journal.sqlite3")
+    trade_ids = [r[0] for r in db.execute("SELECT trade_id FROM fills")]
+    assert trade_ids and len(trade_ids) == len(set(trade_ids))
+
+
+async def test_max_position_never_exceeded(workdir, sim, key_id, key_file):
+    """With a small max_position, repeated fills never take a position beyond it."""
+    d = Daemon(write_config(workdir, sim, key_id, key_file, max_position=15))
+    await d.start()
+    try:
+        await d.wait_for("daemon.ready", timeout=30)
+        for _ in range(4):
+            await settle(sim, key_id)
+            for o in ours(sim, key_id):
+                taker = BookSide.ASK if o.side is BookSide.BID else BookSide.BID
+                sim.add_order(o.ticker, taker, o.price, o.remaining)
+            await asyncio.sleep(0.5)
+        await settle(sim, key_id, timeout=20) if ours(sim, key_id) else None
+        for m in sim.event.markets:
+            assert abs(sim.position(key_id, m.ticker)) <= 1500, m.ticker
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit() == 0
+    finally:
+        await d.kill()
+
+
+async def test_sighup_valid_and_invalid(daemon, workdir, sim, key_id):
+    """SIGHUP applies a valid config and keeps running on the old one when invalid."""
+    await settle(sim, key_id)
+    cfg = workdir / "config.toml"
+    text = cfg.read_text()
+    cfg.write_text(text.replace("count = 10", "count = 7"))
+    daemon.signal(signal.SIGHUP)
+    await daemon.wait_for("config.reloaded", timeout=10)
+    snap = await settle(sim, key_id)
+    assert {c for *_, c in snap} == {700}
+    cfg.write_text(text.replace("count = 10", "count = \"lots\""))
+    daemon.signal(signal.SIGHUP)
+    await daemon.wait_for("config.reload_rejected", timeout=10)
+    await asyncio.sleep(0.5)
+    assert daemon.proc is not None and daemon.proc.returncode is None
+    assert {o.remaining for o in ours(sim, key_id)} == {700}
+
+
+async def test_sigterm_cancels_everything(daemon, sim, key_id):
+    """SIGTERM stops quoting, cancels every resting order of ours and exits 0."""
+    await settle(sim, key_id)
+    assert ours(sim, key_id)
+    daemon.signal(signal.SIGTERM)
+    assert await daemon.wait_exit() == 0
+    assert ours(sim, key_id) == []
+    assert daemon.events("daemon.stopped")
+
+
+async def test_kill9_restart_no_duplicates(workdir, sim, key_id, key_file):
+    """After kill -9 and a restart, the daemon adopts its orders: no duplicate is placed."""
+    cfg = write_config(workdir, sim, key_id, key_file)
+    first = Daemon(cfg)
+    await first.start()
+    await first.wait_for("daemon.ready", timeout=30)
+    before = await settle(sim, key_id)
+    first.signal(signal.SIGKILL)
+    await first.wait_exit()
+    second = Daemon(cfg)
+    await second.start()
+    try:
+        await second.wait_for("daemon.ready", timeout=30)
+        after = await settle(sim, key_id)
+        assert_one_per_side(sim, key_id)
+        assert after == before
+        started = second.events("engine.started")
+        assert started and started[0]["adopted"] == len(before)
+    finally:
+        await second.kill()
+
+
+async def test_halt_file_pulls_quotes(daemon, workdir, sim, key_id):
+    """While the halt file exists nothing of ours rests; removing it resumes quoting."""
+    await settle(sim, key_id)
+    (workdir / "halt").touch()
+    async with asyncio.timeout(10):
+        while ours(sim, key_id):
+            await asyncio.sleep(0.05)
+    (workdir / "halt").unlink()
+    await settle(sim, key_id)
+    assert ours(sim, key_id)

@@ -1,0 +1,1116 @@
+"""The engine: the single consumer of the event queue and the only writer of trading state.
+
+Rules (what the engine guarantees, h11-style):
+
+1. Everything that can change what we want on the exchange arrives as an event on one
+   queue: feed frames, REST results, timer ticks, file changes, reload and stop requests.
+   One task consumes it; nothing else mutates trading state, so there are no locks.
+2. Nothing is placed before the startup picture is complete (exchange status, the event,
+   our resting orders, positions, and a fresh book for every market).
+3. At most one request is in flight per (market, side); reconcile never plans a second.
+4. Every write is journaled as an intent *before* it is sent and its outcome right after.
+   ``client_order_id`` is deterministic (prefix, market, side, journaled generation), so a
+   retry after a timeout reuses the same id and the exchange refuses a duplicate.
+5. An outcome we cannot know (timeout on a create) is resolved by reading our orders back
+   (REST resync), never by assuming "not placed".
+6. Quotes are pulled (desired = nothing) while: halted, the exchange/trading is paused,
+   the prediction is stale or invalid, a hook failed, or stopping. A market whose book is
+   stale (seq gap, disconnect) is frozen — no new writes — until resynced, and pulled if it
+   stays stale longer than ``daemon.stale_market_seconds``.
+7. Bursts coalesce: all events already queued are applied before one reconcile cycle.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from tsad import inputs, midweek, model, quoting, reconcile, risk, tickers
+from tsad.book import BookResynced, BookStale, BookUpdated
+from tsad.clock import Clock
+from tsad.config import Config
+from tsad.errors import (
+    AmbiguousOutcome,
+    ConfigError,
+    Conflict,
+    ExchangeError,
+    HookError,
+    InputError,
+    NotFound,
+    OrderRejected,
+    RateLimited,
+)
+from tsad.exchange import Exchange
+from tsad.journal import Decision, Journal
+from tsad.kalshi.feed import FeedConnected, FeedDisconnected
+from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
+from tsad.market import Event, Market, Valuation
+from tsad.orders import BookSide, Order, Position, WriteAck
+
+
+__all__ = [
+    "Engine",
+    "EngineStats",
+    "InputsChanged",
+    "ReloadRequested",
+    "ResyncDone",
+    "StopRequested",
+    "Tick",
+    "WriteDone",
+]
+
+log = structlog.get_logger("tsad.engine")
+
+Key = tuple[str, BookSide]
+
+# How long startup waits for every book's first snapshot before quoting the fresh ones.
+_STARTUP_BOOK_WAIT = 10.0
+
+
+# --- events the shell puts on the queue ------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer tick: check staleness, halt file, weekly roll."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputsChanged:
+    """A forecaster file (prediction, history or actuals) changed on disk."""
+
+    path: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReloadRequested:
+    """SIGHUP: validate the config file again and swap it in if valid."""
+
+
+@dataclass(frozen=True, slots=True)
+class StopRequested:
+    """SIGTERM/SIGINT or ``--duration`` elapsed."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WriteDone:
+    """A write request finished (``error`` set when it failed)."""
+
+    intent: Intent
+    ack: WriteAck | None
+    error: ExchangeError | None
+    latency_ms: float
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncDone:
+    """A REST resync finished: our resting orders and positions as the exchange sees them."""
+
+    started_at: int
+    orders: tuple[Order, ...] | None
+    positions: tuple[Position, ...] | None
+    error: ExchangeError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChecked:
+    """An exchange status poll finished."""
+
+    trading_active: bool | None
+    error: ExchangeError | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RolledOver:
+    """The next week's event was fetched after the current one closed."""
+
+    event: Event | None
+    error: ExchangeError | None = None
+
+
+# --- engine state ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intent:
+    """One write we decided to make (journaled before it is sent)."""
+
+    intent_id: int
+    kind: str  # create | amend | decrease | cancel
+    ticker: str
+    side: BookSide
+    client_order_id: str | None = None
+    order_id: str | None = None
+    price: int | None = None
+    count: int | None = None
+    filled: int = 0
+
+
+@dataclass(slots=True, kw_only=True)
+class Live:
+    """One of our orders believed to be resting, with the local change stamp."""
+
+    order_id: str
+    client_order_id: str
+    ticker: str
+    side: BookSide
+    price: int
+    remaining: int
+    filled: int
+    stamp: int
+
+
+@dataclass(slots=True)
+class EngineStats:
+    """Counters for the cycle summary line and the final summary at shutdown."""
+
+    cycles: int = 0
+    writes: dict[str, int] = field(default_factory=dict)
+    errors: dict[str, int] = field(default_factory=dict)
+    fills: int = 0
+    events: int = 0
+    last_progress: float = 0.0
+
+
+@dataclass(slots=True, kw_only=True)
+class BookTop:
+    """Best YES bid and ask of one market, and whether it may be used."""
+
+    best_bid: int | None = None
+    best_ask: int | None = None
+    fresh: bool = False
+    stale_since: float | None = None
+
+
+class Engine:
+    """Keeps our resting orders equal to what the quoting policy wants.
+
+    Args:
+        config: the validated configuration.
+        config_path: where it was read from (SIGHUP re-reads it).
+        exchange: the exchange (REST client, or the shadow-mode wrapper).
+        journal: the open journal.
+        clock: time source.
+        queue: the one event queue (feed, timers, signals and REST results all post here).
+        load_config: how to (re)load the config file (validates; raises ConfigError).
+        on_event_change: called with the new ticker list when the event rolls over.
+        on_ready: called once, after the startup picture is complete and first quotes sent.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: Config,
+        config_path: Path,
+        exchange: Exchange,
+        journal: Journal,
+        clock: Clock,
+        queue: asyncio.Queue[object],
+        load_config: Callable[[Path], Config],
+        on_event_change: Callable[[list[str]], None] | None = None,
+        on_reload: Callable[[Config, bool], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.exchange = exchange
+        self.journal = journal
+        self.clock = clock
+        self.queue = queue
+        self._load_config = load_config
+        self._on_event_change = on_event_change
+        self._reload_cb = on_reload
+        self.stats = EngineStats()
+        self.event: Event | None = None
+        self.markets: dict[str, Market] = {}
+        self.books: dict[str, BookTop] = {}
+        self.live: dict[str, Live] = {}
+        self.in_flight: dict[Key, Intent] = {}
+        self.positions: dict[str, int] = {}
+        self.valuations: dict[str, Valuation] = {}
+        self.pull_reasons: dict[str, str] = {}
+        self.trading_active = True
+        self.ready = asyncio.Event()
+        self.stopped = asyncio.Event()
+        self.stopping = False
+        self._stamp = 0
+        self._dirty = True
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._resync_pending = False
+        self._status_pending = False
+        self._roll_pending = False
+        self._hooks: tuple[midweek.NamedHook, ...] = ()
+        self._prediction: float | None = None
+        self._history: model.ErrorHistory | None = None
+        self._actuals: dict[date, int] = {}
+        self._prediction_version = "none"
+        self._input_mtimes: dict[str, float] = {}
+        self._cycle_started = 0.0
+        self._last_status_log = 0.0
+        self._pending_fills_since_resync = False
+        self._ready_deadline = float("inf")
+        # Orders we saw end (cancelled, filled) → the stamp when they ended, so a REST read
+        # that began earlier cannot bring them back.
+        self._gone: dict[str, int] = {}
+        self._stop_cancels_done = False
+        self._stop_started = 0.0
+        self._predictions: dict[date, float] = {}
+
+    # --- startup -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Build the startup picture: status, event, our orders, positions, recent fills.
+
+        Raises:
+            ExchangeError: the exchange could not be read (the daemon exits; systemd retries).
+        """
+        cfg = self.config
+        self._load_hooks()
+        self._load_inputs()
+        status = await self.exchange.get_exchange_status()
+        self.trading_active = status.exchange_active and status.trading_active
+        now = self.clock.now()
+        event_ticker = cfg.market.event or tickers.current_event_ticker(now, cfg.market.series)
+        event = await self.exchange.get_event(event_ticker)
+        self._set_event(event)
+        orders = await self.exchange.list_orders(event_ticker=event.event_ticker, status="resting")
+        self._adopt(orders)
+        positions = await self.exchange.list_positions(event_ticker=event.event_ticker)
+        self.positions = {p.ticker: p.position for p in positions if p.ticker in self.markets}
+        fills = await self.exchange.list_fills()
+        new = sum(1 for f in fills if self.journal.record_fill(f))
+        unresolved = self.journal.unresolved_intents()
+        for row in unresolved:
+            # The read-back above is the truth: adopted if it rests, otherwise it is not there.
+            adopted = any(lv.client_order_id == row.client_order_id for lv in self.live.values())
+            self.journal.record_result(
+                row.id, "ok" if adopted else "error", order_id=row.order_id,
+                detail="resolved at startup by reading orders back"
+                + (" (resting)" if adopted else " (not resting)"),
+            )
+        self._revalue()
+        self._ready_deadline = self.clock.monotonic() + _STARTUP_BOOK_WAIT
+        log.info(
+            "engine.started",
+            event_ticker=event.event_ticker,
+            markets=len(self.markets),
+            adopted=len(self.live),
+            positions=sum(1 for v in self.positions.values() if v),
+            fills_new=new,
+            unresolved_intents=len(unresolved),
+            trading_active=self.trading_active,
+        )
+
+    def _set_event(self, event: Event) -> None:
+        self.event = event
+        self.markets = {m.ticker: m for m in event.markets}
+        self.books = {t: BookTop() for t in self.markets}
+        self.live = {}
+        self.in_flight = {}
+        self.positions = {}
+        self.valuations = {}
+
+    def _forget(self, order_id: str) -> None:
+        """Drop an order that ended; remember when, so an older REST read can't revive it."""
+        self._stamp += 1
+        self._gone[order_id] = self._stamp
+        self.live.pop(order_id, None)
+
+    def _adopt(self, orders: Iterable[Order]) -> None:
+        prefix = self.config.exchange.client_order_prefix
+        for o in orders:
+            if o.ticker not in self.markets or not reconcile.is_ours(o.client_order_id, prefix):
+                continue
+            self._stamp += 1
+            self.live[o.order_id] = Live(
+                order_id=o.order_id,
+                client_order_id=o.client_order_id,
+                ticker=o.ticker,
+                side=o.side,
+                price=o.price,
+                remaining=o.remaining,
+                filled=o.filled,
+                stamp=self._stamp,
+            )
+
+    # --- inputs ------------------------------------------------------------------------
+
+    def _load_hooks(self) -> None:
+        self._hooks = midweek.resolve_hooks(self.config.model.hooks)
+
+    def _load_inputs(self) -> None:
+        """Read the forecaster's files; any problem pulls quotes with the reason."""
+        mc = self.config.model
+        try:
+            preds = inputs.load_predictions(_required(mc.prediction_path, "prediction_path"))
+            history = inputs.load_history(_required(mc.history_path, "history_path"))
+            actuals = inputs.load_actuals(mc.actuals_path) if mc.actuals_path else {}
+            version = inputs.file_version(_required(mc.prediction_path, "prediction_path"))
+        except InputError as exc:
+            self._prediction = None
+            self.pull_reasons["inputs"] = str(exc)
+            log.error("inputs.invalid", reason=str(exc))
+            return
+        self._predictions = preds
+        self._history = history
+        self._actuals = actuals
+        self._prediction_version = version
+        self.pull_reasons.pop("inputs", None)
+        log.info("inputs.loaded", prediction_version=version, history_rows=history.n,
+                 actual_days=len(actuals))
+
+    def _revalue(self) -> None:
+        """Recompute every market's true value through the configured hooks."""
+        if self.event is None or ("inputs" in self.pull_reasons and self._history is None):
+            self.valuations = {}
+            return
+        if self._history is None:
+            return
+        sunday = tickers.parse_event_ticker(self.event.event_ticker).sunday
+        try:
+            p = inputs.prediction_for(
+                self._predictions, sunday,
+                _required(self.config.model.prediction_path, "prediction_path"),
+            )
+        except InputError as exc:
+            self.valuations = {}
+            self.pull_reasons["prediction"] = str(exc)
+            return
+        self.pull_reasons.pop("prediction", None)
+        self._prediction = p
+        now = self.clock.now()
+        dates = tickers.event_dates(self.event.event_ticker)
+        ctx = midweek.WeekContext(
+            event_ticker=self.event.event_ticker,
+            dates=dates,
+            now=now,
+            known=midweek.known_days(self._actuals, dates, now),
+            prediction=p,
+            history=self._history,
+        )
+        try:
+            dist = midweek.apply_hooks(ctx, self._hooks)
+        except HookError as exc:
+            self.valuations = {}
+            self.pull_reasons["hook"] = str(exc)
+            log.error("hook.failed", reason=str(exc))
+            return
+        self.pull_reasons.pop("hook", None)
+        vals = model.value_markets(list(self.markets.values()), dist)
+        self.valuations = {v.ticker: v for v in vals}
+
+    # --- the loop ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Consume the queue until a stop completes."""
+        while not self.stopped.is_set():
+            ev = await self.queue.get()
+            self._handle(ev)
+            # Coalesce: apply everything already queued before deciding once.
+            for _ in range(10_000):
+                try:
+                    ev = self.queue.get_nowait()
+                except asyncio.QueueEmpty:
+                    break
+                self._handle(ev)
+            self.stats.last_progress = self.clock.monotonic()
+            if not self.ready.is_set() and not self.stopping:
+                self._maybe_ready()
+            if self.stopping:
+                await self._finish_stop_if_done()
+                continue
+            if self._dirty and self.ready.is_set():
+                self._cycle()
+
+    def _maybe_ready(self) -> None:
+        """Become ready once every book is fresh (or the startup grace period is over)."""
+        fresh = all(top.fresh for top in self.books.values())
+        if fresh or self.clock.monotonic() >= self._ready_deadline:
+            self.ready.set()
+            self._dirty = True
+            log.info("engine.ready", fresh_books=sum(t.fresh for t in self.books.values()),
+                     markets=len(self.books))
+
+    def _handle(self, ev: object) -> None:
+        self.stats.events += 1
+        handler = _HANDLERS.get(type(ev))
+        if handler is not None:
+            handler(self, ev)
+
+    # --- feed events (duck-typed by class name, so the feed owns its types) ---------------
+
+    def _on_book_updated(self, ev: BookUpdated) -> None:
+        top = self.books.get(ev.ticker)
+        if top is None:
+            return
+        if (top.best_bid, top.best_ask, top.fresh) != (ev.best_bid, ev.best_ask, True):
+            top.best_bid, top.best_ask = ev.best_bid, ev.best_ask
+            top.fresh, top.stale_since = True, None
+            self._dirty = True
+
+    def _on_book_resynced(self, ev: BookResynced) -> None:
+        top = self.books.get(ev.ticker)
+        if top is not None and not top.fresh:
+            top.fresh, top.stale_since = True, None
+            self._dirty = True
+
+    def _on_book_stale(self, ev: BookStale) -> None:
+        now = self.clock.monotonic()
+        for t in ev.tickers:
+            top = self.books.get(t)
+            if top is not None and top.fresh:
+                top.fresh, top.stale_since = False, now
+        log.info("book.stale", tickers=len(ev.tickers), reason=ev.reason)
+
+    def _on_feed_connected(self, ev: FeedConnected) -> None:
+        # After a reconnect the feed can have missed user_order/fill messages: read back.
+        self._request_resync()
+
+    def _on_feed_disconnected(self, ev: FeedDisconnected) -> None:
+        self._on_book_stale(BookStale(tickers=tuple(self.books), reason=ev.reason))
+
+    def _on_fill(self, ev: FillMsg) -> None:
+        fill = ev.fill
+        if fill.ticker not in self.markets:
+            return
+        if not self.journal.record_fill(fill):
+            return
+        self.stats.fills += 1
+        signed = fill.count if fill.side is BookSide.BID else -fill.count
+        post = ev.post_position
+        self.positions[fill.ticker] = (
+            post if post is not None else self.positions.get(fill.ticker, 0) + signed
+        )
+        self._pending_fills_since_resync = True
+        for lv in self.live.values():
+            if lv.order_id == fill.order_id:
+                lv.remaining = max(0, lv.remaining - fill.count)
+                lv.filled += fill.count
+                self._stamp += 1
+                lv.stamp = self._stamp
+                if lv.remaining == 0:
+                    self._forget(lv.order_id)
+                break
+        log.info("order.filled", ticker=fill.ticker, side=fill.side.value, price=fill.price,
+                 count=fill.count, trade_id=fill.trade_id,
+                 position=self.positions[fill.ticker])
+        self._dirty = True
+
+    def _on_user_order(self, ev: UserOrderMsg) -> None:
+        order = ev.order
+        lv = self.live.get(order.order_id)
+        if lv is None:
+            return
+        if order.status.value != "resting" or order.remaining == 0:
+            self._forget(order.order_id)
+        else:
+            lv.price, lv.remaining, lv.filled = order.price, order.remaining, order.filled
+        self._stamp += 1
+        self._dirty = True
+
+    def _on_lifecycle(self, ev: LifecycleMsg) -> None:
+        ticker, kind = ev.market_ticker, ev.event_type
+        ended = kind in {"deactivated", "determined", "settled"}
+        if ticker is not None and ticker in self.markets and ended:
+            self.markets[ticker] = replace(self.markets[ticker], status="closed")
+            self._dirty = True
+
+    # --- shell events --------------------------------------------------------------------
+
+    def _on_tick(self, ev: Tick) -> None:
+        cfg = self.config
+        now_m = self.clock.monotonic()
+        halt = cfg.risk.halt_file
+        if halt is not None and Path(halt).exists():
+            if "halt" not in self.pull_reasons:
+                log.warning("engine.halted", halt_file=str(halt))
+            self.pull_reasons["halt"] = f"halt file {halt} exists"
+        elif self.pull_reasons.pop("halt", None) is not None:
+            log.info("engine.resumed", reason="halt file removed")
+        self._check_inputs_changed()
+        self._check_prediction_age()
+        for t, top in self.books.items():
+            if (not top.fresh and top.stale_since is not None
+                    and now_m - top.stale_since > cfg.daemon.stale_market_seconds):
+                self.pull_reasons.setdefault(
+                    "market_data", f"market data stale for {t} (no resync)"
+                )
+                break
+        else:
+            self.pull_reasons.pop("market_data", None)
+        self._revalue()
+        if self.event is not None and self._event_closed():
+            self._request_roll()
+        if now_m - self._last_status_log >= 60.0:
+            self._last_status_log = now_m
+            self._log_status()
+        if not self.trading_active:
+            self._request_status()
+        self._dirty = True
+
+    def _on_inputs_changed(self, ev: InputsChanged) -> None:
+        log.info("inputs.changed", path=ev.path)
+        self._load_inputs()
+        self._revalue()
+        self._dirty = True
+
+    def _on_reload(self, ev: ReloadRequested) -> None:
+        try:
+            new = self._load_config(self.config_path)
+            hooks = midweek.resolve_hooks(new.model.hooks)
+        except Exception as exc:
+            log.error("config.reload_rejected", reason=str(exc))
+            if self._reload_cb:
+                self._reload_cb(self.config, False)
+            return
+        from tsad.config import RESTART_REQUIRED_KEYS, config_diff
+
+        changed = config_diff(self.config, new)
+        restart = [k for k in changed if any(k.startswith(p.rstrip("*")) for p in
+                                             RESTART_REQUIRED_KEYS)]
+        self.config = new
+        self._hooks = hooks
+        self._load_inputs()
+        self._revalue()
+        self._dirty = True
+        log.info("config.reloaded", changed=changed, version=new.version)
+        if restart:
+            log.warning("config.restart_required", keys=restart)
+        if self._reload_cb:
+            self._reload_cb(new, True)
+
+    def _on_stop(self, ev: StopRequested) -> None:
+        if self.stopping:
+            return
+        log.info("engine.stopping", reason=ev.reason)
+        self.stopping = True
+        self._stop_started = self.clock.monotonic()
+        if self.config.risk.cancel_on_exit:
+            self._spawn(self._cancel_everything(), "cancel_on_exit")
+        else:
+            self._stop_cancels_done = True
+
+    def _on_write_done(self, ev: WriteDone) -> None:
+        it = ev.intent
+        key = (it.ticker, it.side)
+        if self.in_flight.get(key) is it:
+            del self.in_flight[key]
+        self._dirty = True
+        if ev.error is None and ev.ack is not None:
+            self.journal.record_result(it.intent_id, "ok", order_id=ev.ack.order_id)
+            self._apply_ack(it, ev.ack)
+            return
+        err = ev.error
+        assert err is not None
+        kind = type(err).__name__
+        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
+        outcome = "ambiguous" if isinstance(err, AmbiguousOutcome) else "error"
+        self.journal.record_result(it.intent_id, outcome, order_id=it.order_id,
+                                   detail=f"{kind}: {err}")
+        if isinstance(err, NotFound) and it.order_id:
+            # The order is already gone (filled or cancelled): forget it, read back.
+            self._forget(it.order_id)
+            self._request_resync()
+        elif isinstance(err, OrderRejected):
+            code = (err.code or "").lower()
+            if "pause" in code or "inactive" in code or "closed" in code:
+                self.trading_active = False
+                self._request_status()
+            log.warning("order.rejected", ticker=it.ticker, kind=it.kind, code=err.code,
+                        detail=str(err))
+        elif isinstance(err, Conflict | AmbiguousOutcome):
+            self._request_resync()
+        elif isinstance(err, RateLimited):
+            log.warning("order.rate_limited", ticker=it.ticker, kind=it.kind)
+        else:
+            log.warning("order.failed", ticker=it.ticker, kind=it.kind, error=kind,
+                        detail=str(err))
+            self._request_resync()
+
+    def _apply_ack(self, it: Intent, ack: WriteAck) -> None:
+        self._stamp += 1
+        if it.kind == "create":
+            remaining = ack.remaining if ack.remaining is not None else (it.count or 0)
+            if remaining > 0:
+                self.live[ack.order_id] = Live(
+                    order_id=ack.order_id,
+                    client_order_id=ack.client_order_id or it.client_order_id or "",
+                    ticker=it.ticker, side=it.side, price=it.price or 0,
+                    remaining=remaining, filled=ack.filled or 0, stamp=self._stamp,
+                )
+            log.info("order.created", ticker=it.ticker, side=it.side.value, price=it.price,
+                     count=remaining, client_order_id=it.client_order_id)
+        elif it.kind == "cancel":
+            self._forget(it.order_id or "")
+            log.info("order.cancelled", ticker=it.ticker, side=it.side.value)
+        else:
+            lv = self.live.get(it.order_id or "")
+            if lv is None:
+                return
+            if it.kind == "amend" and it.price is not None:
+                lv.price = it.price
+                if ack.remaining is not None:
+                    lv.remaining = ack.remaining
+                elif it.count is not None:
+                    lv.remaining = it.count - lv.filled
+            elif it.kind == "decrease":
+                lv.remaining = ack.remaining if ack.remaining is not None else (it.count or 0)
+            if ack.client_order_id:
+                lv.client_order_id = ack.client_order_id
+            lv.stamp = self._stamp
+            if lv.remaining <= 0:
+                self._forget(lv.order_id)
+            log.info("order.amended" if it.kind == "amend" else "order.decreased",
+                     ticker=it.ticker, side=it.side.value, price=lv.price, count=it.count)
+
+    def _on_resync_done(self, ev: ResyncDone) -> None:
+        self._resync_pending = False
+        if ev.error is not None or ev.orders is None:
+            log.warning("resync.failed", error=str(ev.error))
+            return
+        prefix = self.config.exchange.client_order_prefix
+        rest = {
+            o.order_id: o
+            for o in ev.orders
+            if o.ticker in self.markets and reconcile.is_ours(o.client_order_id, prefix)
+        }
+        added = removed = 0
+        # Local changes newer than the read win (an ack that landed while we were reading).
+        for oid, lv in list(self.live.items()):
+            if oid not in rest and lv.stamp <= ev.started_at:
+                del self.live[oid]
+                removed += 1
+        for oid, o in rest.items():
+            known = self.live.get(oid)
+            if known is None:
+                if self._gone.get(oid, -1) > ev.started_at or any(
+                    i.order_id == oid or i.client_order_id == o.client_order_id
+                    for i in self.in_flight.values()
+                ):
+                    continue  # removed or being created after the read began: local wins
+                self._stamp += 1
+                self.live[oid] = Live(
+                    order_id=oid, client_order_id=o.client_order_id, ticker=o.ticker,
+                    side=o.side, price=o.price, remaining=o.remaining, filled=o.filled,
+                    stamp=self._stamp,
+                )
+                added += 1
+            elif known.stamp <= ev.started_at:
+                known.price, known.remaining, known.filled = o.price, o.remaining, o.filled
+        self._gone = {k: v for k, v in self._gone.items() if v > ev.started_at}
+        if ev.positions is not None and not self._pending_fills_since_resync:
+            self.positions = {
+                p.ticker: p.position for p in ev.positions if p.ticker in self.markets
+            }
+        if added or removed:
+            log.warning("resync.corrected", added=added, removed=removed)
+        self._dirty = True
+
+    def _on_status_checked(self, ev: StatusChecked) -> None:
+        self._status_pending = False
+        if ev.trading_active is None:
+            return
+        if ev.trading_active != self.trading_active:
+            log.info("exchange.trading_active", active=ev.trading_active)
+        self.trading_active = ev.trading_active
+        self._dirty = True
+
+    def _on_rolled_over(self, ev: RolledOver) -> None:
+        self._roll_pending = False
+        if ev.event is None:
+            log.warning("event.roll_failed", error=str(ev.error))
+            return
+        old = self.event.event_ticker if self.event else None
+        self._set_event(ev.event)
+        self._revalue()
+        log.info("event.rolled", old=old, new=ev.event.event_ticker, markets=len(self.markets))
+        if self._on_event_change:
+            self._on_event_change(list(self.markets))
+        self._request_resync()
+        self._dirty = True
+
+    # --- decisions -----------------------------------------------------------------------
+
+    def desired(self) -> list[quoting.Quote]:
+        """Return the quotes we want now (after risk), empty while quotes are pulled."""
+        if self.stopping or self.pull_reasons or not self.trading_active or self.event is None:
+            return []
+        cfg = self.config
+        policy = quoting.QuotingPolicy(
+            margin=cfg.quoting.margin,
+            min_true_value=cfg.quoting.min_true_value,
+            max_true_value=cfg.quoting.max_true_value,
+            count=cfg.quoting.count,
+            max_position=cfg.risk.max_position,
+        )
+        out: list[quoting.Quote] = []
+        for t, m in self.markets.items():
+            v = self.valuations.get(t)
+            top = self.books[t]
+            if v is None or m.status not in ("active", "open") or not top.fresh:
+                continue
+            q = quoting.desired_quote(
+                v, m, policy, position=self.positions.get(t, 0),
+                best_bid=top.best_bid, best_ask=top.best_ask,
+            )
+            if isinstance(q, quoting.Quote):
+                out.append(q)
+        approved, violations = risk.check_quotes(
+            out, self._position_objs(), self._resting_orders(), self._limits(),
+            markets=list(self.markets.values()),
+        )
+        for viol in violations:
+            log.debug("risk.violation", control=viol.control, ticker=viol.ticker,
+                      detail=viol.detail)
+        return approved
+
+    def _frozen_tickers(self) -> set[str]:
+        """Markets whose book is stale: keep what rests there, send nothing new."""
+        return {t for t, top in self.books.items() if not top.fresh}
+
+    def _cycle(self) -> None:
+        self._dirty = False
+        t0 = self.clock.monotonic()
+        desired = self.desired()
+        frozen = self._frozen_tickers() if not self.pull_reasons and not self.stopping else set()
+        live = [
+            reconcile.LiveOrder(
+                order_id=lv.order_id, client_order_id=lv.client_order_id, ticker=lv.ticker,
+                side=lv.side, price=lv.price, remaining=lv.remaining, filled=lv.filled,
+            )
+            for lv in self.live.values()
+            if lv.ticker not in frozen
+        ]
+        in_flight = set(self.in_flight)
+        plan = reconcile.reconcile(
+            [q for q in desired if q.ticker not in frozen],
+            live,
+            in_flight,
+            grids={t: m.grid for t, m in self.markets.items()},
+            min_reprice_ticks=self.config.quoting.min_reprice_ticks,
+            generation=0,
+            prefix=self.config.exchange.client_order_prefix,
+            post_only=self.config.quoting.post_only,
+            self_trade_prevention=self.config.quoting.self_trade_prevention,
+        )
+        self.stats.cycles += 1
+        counts = self._dispatch(plan, desired)
+        elapsed_ms = (self.clock.monotonic() - t0) * 1000
+        if any(counts.values()):
+            log.info(
+                "reconcile.cycle",
+                cycle=self.stats.cycles,
+                quoted=len(desired),
+                resting=len(self.live),
+                in_flight=len(self.in_flight),
+                pulled=sorted(self.pull_reasons) or None,
+                latency_ms=round(elapsed_ms, 3),
+                **counts,
+            )
+
+    def _dispatch(self, plan: reconcile.Plan, desired: list[quoting.Quote]) -> dict[str, int]:
+        counts = {"cancels": 0, "amends": 0, "decreases": 0, "creates": 0}
+        if not (plan.cancels or plan.amends or plan.decreases or plan.creates):
+            return counts
+        cfg = self.config
+        tv = {q.ticker: q for q in desired}
+        decisions = [
+            Decision(ticker=q.ticker, side=q.side, true_value=q.true_value, price=q.price,
+                     count=q.count)
+            for q in desired
+        ]
+        cycle = self.stats.cycles
+        self.journal.record_decisions(
+            cycle, decisions, config_version=cfg.version,
+            prediction_version=self._prediction_version,
+        )
+        for c in plan.cancels:
+            lv = self.live.get(c.order_id)
+            if lv is None or (lv.ticker, lv.side) in self.in_flight:
+                continue
+            it = self._intent("cancel", lv.ticker, lv.side, order_id=lv.order_id,
+                              client_order_id=lv.client_order_id)
+            self._send(it, self.exchange.cancel_order(lv.order_id))
+            counts["cancels"] += 1
+        for a in plan.amends:
+            lv = self.live.get(a.order_id)
+            if lv is None or (lv.ticker, lv.side) in self.in_flight:
+                continue
+            total = lv.filled + a.remaining
+            it = self._intent("amend", lv.ticker, lv.side, order_id=lv.order_id,
+                              client_order_id=lv.client_order_id, price=a.price, count=total,
+                              filled=lv.filled)
+            self._send(it, self.exchange.amend_order(
+                lv.order_id, ticker=lv.ticker, side=lv.side.value, price=a.price, count=total,
+                client_order_id=lv.client_order_id))
+            counts["amends"] += 1
+        for d in plan.decreases:
+            lv = self.live.get(d.order_id)
+            if lv is None or (lv.ticker, lv.side) in self.in_flight:
+                continue
+            it = self._intent("decrease", lv.ticker, lv.side, order_id=lv.order_id,
+                              client_order_id=lv.client_order_id, count=d.reduce_to)
+            self._send(it, self.exchange.decrease_order(lv.order_id, reduce_to=d.reduce_to))
+            counts["decreases"] += 1
+        for req in plan.creates:
+            key = (req.ticker, req.side)
+            if key in self.in_flight:
+                continue
+            gen = self.journal.next_generation(req.ticker, req.side.value)
+            coid = reconcile.client_order_id(
+                cfg.exchange.client_order_prefix, self.event.event_ticker if self.event else "",
+                req.ticker, req.side, gen,
+            )
+            q = tv.get(req.ticker)
+            request = replace(
+                req, client_order_id=coid, post_only=cfg.quoting.post_only,
+                self_trade_prevention_type=cfg.quoting.self_trade_prevention,
+            )
+            it = self._intent("create", req.ticker, req.side, client_order_id=coid,
+                              price=req.price, count=req.count)
+            self._send(it, self.exchange.create_order(request))
+            counts["creates"] += 1
+            del q
+        for k, n in counts.items():
+            if n:
+                self.stats.writes[k] = self.stats.writes.get(k, 0) + n
+        return counts
+
+    def _intent(self, kind: str, ticker: str, side: BookSide, **kw: Any) -> Intent:
+        intent_id = self.journal.record_intent(
+            kind, ticker=ticker, side=side, client_order_id=kw.get("client_order_id"),
+            order_id=kw.get("order_id"), price=kw.get("price"), count=kw.get("count"),
+            config_version=self.config.version,
+            prediction_version=self._prediction_version, cycle=self.stats.cycles,
+        )
+        it = Intent(intent_id=intent_id, kind=kind, ticker=ticker, side=side, **kw)
+        self.in_flight[(ticker, side)] = it
+        return it
+
+    def _send(self, it: Intent, call: Coroutine[Any, Any, WriteAck]) -> None:
+        """Run one write concurrently; its outcome comes back on the queue as `WriteDone`."""
+
+        async def run() -> None:
+            t0 = self.clock.monotonic()
+            try:
+                ack = await call
+                err: ExchangeError | None = None
+            except ExchangeError as exc:
+                ack, err = None, exc
+            await self.queue.put(WriteDone(it, ack, err, (self.clock.monotonic() - t0) * 1000))
+
+        self._spawn(run(), f"{it.kind}:{it.ticker}")
+
+    def _spawn(self, coro: Awaitable[None], name: str) -> None:
+        task = asyncio.ensure_future(coro)
+        task.set_name(name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # --- resync, status, roll ------------------------------------------------------------
+
+    def _request_resync(self) -> None:
+        if self._resync_pending or self.event is None:
+            return
+        self._resync_pending = True
+        self._pending_fills_since_resync = False
+        started = self._stamp
+        event_ticker = self.event.event_ticker
+
+        async def run() -> None:
+            try:
+                orders = await self.exchange.list_orders(event_ticker=event_ticker,
+                                                         status="resting")
+                positions = await self.exchange.list_positions(event_ticker=event_ticker)
+                await self.queue.put(ResyncDone(started, tuple(orders), tuple(positions)))
+            except ExchangeError as exc:
+                await self.queue.put(ResyncDone(started, None, None, exc))
+
+        self._spawn(run(), "resync")
+
+    def request_resync(self) -> None:
+        """Schedule a REST read-back of our orders and positions (periodic timer)."""
+        self._request_resync()
+
+    def _request_status(self) -> None:
+        if self._status_pending:
+            return
+        self._status_pending = True
+
+        async def run() -> None:
+            try:
+                st = await self.exchange.get_exchange_status()
+                await self.queue.put(StatusChecked(st.exchange_active and st.trading_active))
+            except ExchangeError as exc:
+                await self.queue.put(StatusChecked(None, exc))
+
+        self._spawn(run(), "status")
+
+    def _event_closed(self) -> bool:
+        if self.config.market.event:
+            return False
+        assert self.event is not None
+        sunday = tickers.parse_event_ticker(self.event.event_ticker).sunday
+        return self.clock.now() >= tickers.event_close_time(sunday)
+
+    def _request_roll(self) -> None:
+        if self._roll_pending or self.event is None:
+            return
+        self._roll_pending = True
+        nxt = tickers.next_event_ticker(self.event.event_ticker)
+        self.pull_reasons["roll"] = f"rolling to {nxt}"
+
+        async def run() -> None:
+            try:
+                ev = await self.exchange.get_event(nxt)
+                await self.queue.put(RolledOver(ev))
+            except ExchangeError as exc:
+                await self.queue.put(RolledOver(None, exc))
+
+        self._spawn(run(), "roll")
+
+    # --- staleness -------------------------------------------------------------------------
+
+    def _check_inputs_changed(self) -> None:
+        mc = self.config.model
+        for p in (mc.prediction_path, mc.history_path, mc.actuals_path):
+            if p is None:
+                continue
+            try:
+                st = Path(p).stat()
+                sig = st.st_mtime_ns + st.st_size
+            except OSError:
+                sig = -1
+            key = str(p)
+            if key in self._input_mtimes and self._input_mtimes[key] != sig:
+                self._input_mtimes[key] = sig
+                self._on_inputs_changed(InputsChanged(key))
+            self._input_mtimes[key] = sig
+
+    def _check_prediction_age(self) -> None:
+        mc = self.config.model
+        try:
+            mtime = _required(mc.prediction_path, "prediction_path").stat().st_mtime
+        except OSError:
+            self.pull_reasons["prediction_stale"] = f"prediction file {mc.prediction_path} missing"
+            return
+        age = self.clock.now().timestamp() - mtime
+        if mc.max_prediction_age and age > mc.max_prediction_age:
+            if "prediction_stale" not in self.pull_reasons:
+                log.warning("prediction.stale", age_s=round(age), limit_s=mc.max_prediction_age)
+            self.pull_reasons["prediction_stale"] = f"prediction file is {age:.0f}s old"
+        else:
+            self.pull_reasons.pop("prediction_stale", None)
+
+    # --- stop ----------------------------------------------------------------------------
+
+    async def _cancel_everything(self) -> None:
+        """Cancel every resting order of ours in this event and confirm by reading back."""
+        for attempt in range(5):
+            try:
+                resting = [
+                    o for o in await self.exchange.list_orders(
+                        event_ticker=self.event.event_ticker if self.event else None,
+                        status="resting")
+                    if reconcile.is_ours(o.client_order_id,
+                                         self.config.exchange.client_order_prefix)
+                ]
+                if not resting:
+                    break
+                results = await self.exchange.batch_cancel([o.order_id for o in resting])
+                self.stats.writes["cancels"] = self.stats.writes.get("cancels", 0) + len(results)
+            except ExchangeError as exc:
+                log.warning("shutdown.cancel_failed", attempt=attempt, error=str(exc))
+                await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
+        self.live.clear()
+        self._stop_cancels_done = True
+        await self.queue.put(Tick())
+
+    async def _finish_stop_if_done(self) -> None:
+        if self._stop_cancels_done:
+            for t in list(self._tasks):
+                if t.get_name() in ("resync", "status", "roll"):
+                    t.cancel()
+            if self._tasks:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait(self._tasks, timeout=5.0)
+            self.stopped.set()
+
+    # --- reporting -----------------------------------------------------------------------
+
+    def _position_objs(self) -> dict[str, Position]:
+        return {t: Position(ticker=t, position=p) for t, p in self.positions.items()}
+
+    def _resting_orders(self) -> list[reconcile.LiveOrder]:
+        return [
+            reconcile.LiveOrder(order_id=lv.order_id, client_order_id=lv.client_order_id,
+                                ticker=lv.ticker, side=lv.side, price=lv.price,
+                                remaining=lv.remaining, filled=lv.filled)
+            for lv in self.live.values()
+        ]
+
+    def _limits(self) -> risk.RiskLimits:
+        r = self.config.risk
+        return risk.RiskLimits(
+            max_order_size=r.max_order_size,
+            max_position=r.max_position,
+            max_event_loss=r.max_event_loss,
+            halted=False,
+        )
+
+    def _log_status(self) -> None:
+        log.info(
+            "engine.status",
+            event_ticker=self.event.event_ticker if self.event else None,
+            quoting=len(self.live),
+            in_flight=len(self.in_flight),
+            pulled=sorted(self.pull_reasons) or None,
+            trading_active=self.trading_active,
+            cycles=self.stats.cycles,
+            writes=dict(self.stats.writes),
+            fills=self.stats.fills,
+        )
+
+    def status_text(self) -> str:
+        """A one-line status for ``systemctl status``."""
+        pulled = ",".join(sorted(self.pull_reasons))
+        return (
+            f"{self.event.event_ticker if self.event else '-'}: {len(self.live)} resting, "
+            f"{sum(1 for p in self.positions.values() if p)} positions"
+            + (f", quotes pulled ({pulled})" if pulled else "")
+        )
+
+
+_HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
+    Tick: Engine._on_tick,
+    InputsChanged: Engine._on_inputs_changed,
+    ReloadRequested: Engine._on_reload,
+    StopRequested: Engine._on_stop,
+    WriteDone: Engine._on_write_done,
+    ResyncDone: Engine._on_resync_done,
+    StatusChecked: Engine._on_status_checked,
+    RolledOver: Engine._on_rolled_over,
+    BookUpdated: Engine._on_book_updated,
+    BookStale: Engine._on_book_stale,
+    BookResynced: Engine._on_book_resynced,
+    FeedConnected: Engine._on_feed_connected,
+    FeedDisconnected: Engine._on_feed_disconnected,
+    FillMsg: Engine._on_fill,
+    UserOrderMsg: Engine._on_user_order,
+    LifecycleMsg: Engine._on_lifecycle,
+}
+
+
+def _required(path: Path | None, key: str) -> Path:
+    """Return a configured forecaster path; its absence is a config error."""
+    if path is None:
+        raise ConfigError(f"model.{key} is not set")
+    return path

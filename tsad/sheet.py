@@ -1,0 +1,185 @@
+"""The quote sheet: every market's true value and intended order, from saved or live markets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from fractions import Fraction
+from typing import Any
+
+from tsad import inputs, midweek, model, quoting, tickers
+from tsad.config import Config
+from tsad.errors import InputError, ProtocolError
+from tsad.kalshi import wire
+from tsad.market import Event, Market, Valuation
+from tsad.money import PRICE_ONE, format_count, format_price, parse_price
+
+
+__all__ = ["SheetRow", "books_from_payload", "load_markets_file", "policy_of", "quote_sheet",
+           "valuations_for"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SheetRow:
+    """One line of the sheet (``side`` None when the market is not quoted, with ``reason``)."""
+
+    ticker: str
+    floor_strike: float | None
+    side: str | None
+    true_value: Fraction | None
+    book_side: str | None
+    price: int | None
+    count: int | None
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """Render as the documented JSON object (prices and counts as Kalshi strings)."""
+        return {
+            "ticker": self.ticker,
+            "floor_strike": self.floor_strike,
+            "side": self.side,
+            "true_value": None if self.true_value is None else float(self.true_value),
+            "true_value_exact": None if self.true_value is None
+            else f"{self.true_value.numerator}/{self.true_value.denominator}",
+            "book_side": self.book_side,
+            "price": None if self.price is None else format_price(self.price),
+            "count": None if self.count is None else format_count(self.count),
+            "reason": self.reason,
+        }
+
+
+def policy_of(config: Config) -> quoting.QuotingPolicy:
+    """Build the quoting policy from the configuration."""
+    return quoting.QuotingPolicy(
+        margin=config.quoting.margin,
+        min_true_value=config.quoting.min_true_value,
+        max_true_value=config.quoting.max_true_value,
+        count=config.quoting.count,
+        max_position=config.risk.max_position,
+    )
+
+
+def load_markets_file(text: str, name: str) -> tuple[str, list[Market], dict[str, Any]]:
+    """Read a saved ``GET /events/{t}?with_nested_markets=true`` or ``GET /markets`` response.
+
+    Returns:
+        The event ticker, the markets sorted by strike, and the raw market objects by ticker.
+
+    Raises:
+        InputError: not JSON, or neither shape.
+    """
+    try:
+        payload = json.loads(text)
+    except ValueError as exc:
+        raise InputError(f"{name}: not JSON ({exc})") from None
+    if not isinstance(payload, dict):
+        raise InputError(f"{name}: expected a JSON object")
+    try:
+        if "event" in payload:
+            ev: Event = wire.decode_event(payload)
+            markets = list(ev.markets)
+            raw = payload.get("markets") or payload["event"].get("markets") or []
+            event_ticker = ev.event_ticker
+        elif "markets" in payload:
+            page = wire.decode_markets_page(payload)
+            markets = [m for m in page.items if isinstance(m, Market)]
+            raw = payload["markets"]
+            if not markets:
+                raise InputError(f"{name}: no markets")
+            event_ticker = markets[0].event_ticker
+        else:
+            raise InputError(f"{name}: expected an 'event' or 'markets' response")
+    except ProtocolError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    markets.sort(key=lambda m: (m.floor_strike is None, m.floor_strike or 0.0, m.ticker))
+    by_ticker = {str(r.get("ticker")): r for r in raw if isinstance(r, dict)}
+    return event_ticker, markets, by_ticker
+
+
+def books_from_payload(raw: Mapping[str, Any]) -> dict[str, quoting.BookTop]:
+    """Read each market's top of book from a saved market object (``yes_bid/ask_dollars``).
+
+    A bid of 0 or an ask of $1 (or absent fields) mean that side is empty.
+    """
+    out: dict[str, quoting.BookTop] = {}
+    for ticker, m in raw.items():
+        bid = ask = None
+        try:
+            if isinstance(m.get("yes_bid_dollars"), str):
+                bid = parse_price(m["yes_bid_dollars"]) or None
+            if isinstance(m.get("yes_ask_dollars"), str):
+                a = parse_price(m["yes_ask_dollars"])
+                ask = a if 0 < a < PRICE_ONE else None
+        except ValueError:
+            bid = ask = None
+        out[ticker] = quoting.BookTop(best_bid=bid, best_ask=ask)
+    return out
+
+
+def valuations_for(
+    config: Config, event_ticker: str, markets: Sequence[Market], now: datetime
+) -> tuple[list[Valuation], str]:
+    """Value every market from the configured forecaster files and hooks.
+
+    Returns:
+        The valuations and the prediction file's version.
+
+    Raises:
+        InputError: a forecaster file is missing or malformed.
+        HookError: a hook failed.
+        ConfigError: an unknown hook.
+    """
+    mc = config.model
+    if mc.prediction_path is None or mc.history_path is None:
+        raise InputError("model.prediction_path and model.history_path must be set to quote")
+    preds = inputs.load_predictions(mc.prediction_path)
+    history = inputs.load_history(mc.history_path)
+    actuals: dict[date, int] = inputs.load_actuals(mc.actuals_path) if mc.actuals_path else {}
+    sunday = tickers.parse_event_ticker(event_ticker).sunday
+    p = inputs.prediction_for(preds, sunday, mc.prediction_path)
+    dates = tickers.event_dates(event_ticker)
+    ctx = midweek.WeekContext(
+        event_ticker=event_ticker, dates=dates, now=now,
+        known=midweek.known_days(actuals, dates, now), prediction=p, history=history,
+    )
+    dist = midweek.apply_hooks(ctx, midweek.resolve_hooks(mc.hooks))
+    return model.value_markets(list(markets), dist), inputs.file_version(mc.prediction_path)
+
+
+def quote_sheet(
+    markets: Sequence[Market],
+    valuations: Sequence[Valuation],
+    policy: quoting.QuotingPolicy,
+    *,
+    positions: Mapping[str, int] | None = None,
+    books: Mapping[str, quoting.BookTop] | None = None,
+) -> list[SheetRow]:
+    """Turn valuations into one row per market, exactly as the daemon would quote them."""
+    vals = {v.ticker: v for v in valuations}
+    rows: list[SheetRow] = []
+    for m in markets:
+        v = vals.get(m.ticker)
+        top = (books or {}).get(m.ticker, quoting.BookTop())
+        if v is None:
+            rows.append(SheetRow(ticker=m.ticker, floor_strike=m.floor_strike, side=None,
+                                 true_value=None, book_side=None, price=None, count=None,
+                                 reason="no valuation"))
+            continue
+        q = quoting.desired_quote(
+            v, m, policy, position=(positions or {}).get(m.ticker, 0),
+            best_bid=top.best_bid, best_ask=top.best_ask,
+        )
+        if isinstance(q, quoting.Quote):
+            rows.append(SheetRow(
+                ticker=m.ticker, floor_strike=m.floor_strike, side=q.outcome.value,
+                true_value=q.true_value, book_side=q.side.value, price=q.price, count=q.count,
+            ))
+        else:
+            rows.append(SheetRow(
+                ticker=m.ticker, floor_strike=m.floor_strike, side=None,
+                true_value=v.true_value, book_side=None, price=None, count=None,
+                reason=q.reason,
+            ))
+    return rows
