@@ -8,7 +8,6 @@ import itertools
 import json
 import random
 
-import pytest
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
@@ -361,22 +360,10 @@ async def test_set_tickers_resubscribes_market_channels(rsa_key):
 # -- against the emulator --------------------------------------------------------------------
 
 
-def _has_emulator() -> bool:
-    try:
-        from tsad.sim import Emulator  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-pytestmark_sim = pytest.mark.skipif(not _has_emulator(), reason="tsad.sim.Emulator not available")
-
-
 def sim_ticker(sim):
     return f"{sim.event_ticker}-A2.30"
 
 
-@pytestmark_sim
 async def test_emulator_drop_reconnects_and_resubscribes(sim, rsa_key, key_id):
     """After the emulator drops every socket, the feed reconnects and its books come back."""
     t = sim_ticker(sim)
@@ -394,7 +381,6 @@ async def test_emulator_drop_reconnects_and_resubscribes(sim, rsa_key, key_id):
         assert not feed.books.is_stale(t)
 
 
-@pytestmark_sim
 async def test_emulator_seq_gap_resyncs_before_use(sim, rsa_key, key_id):
     """A skipped seq stales the book; it is resynced (with the new order) before it is used."""
     from tsad.orders import BookSide
