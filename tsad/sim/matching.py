@@ -290,7 +290,11 @@ class MatchingEngine:
     def add_account(
         self, user: str, user_id: str, balance: int, *, unlimited: bool = False
     ) -> None:
-        """Register a user (no-op if known)."""
+        """Register a user (no-op if known).
+
+        An ``unlimited`` account stands for many anonymous outside traders: no balance
+        check and no self-trade prevention between its own orders.
+        """
         if user not in self._accounts:
             self._accounts[user] = Account(
                 user=user, user_id=user_id, balance=balance, unlimited=unlimited
@@ -603,11 +607,10 @@ class MatchingEngine:
     def _would_cross(book: _Book, side: BookSide, price: int) -> bool:
         return next(book.crossing(side, price), None) is not None
 
-    @staticmethod
-    def _fillable(book: _Book, user: str, side: BookSide, price: int) -> int:
+    def _fillable(self, book: _Book, user: str, side: BookSide, price: int) -> int:
         total = 0
         for o in book.crossing(side, price):
-            if o.user == user:
+            if o.user == user and not self._accounts[user].unlimited:
                 break
             total += o.remaining
         return total
@@ -649,7 +652,7 @@ class MatchingEngine:
         for maker in book.crossing(order.side, order.price):
             if order.remaining == 0:
                 break
-            if maker.user == order.user:
+            if maker.user == order.user and not self._accounts[order.user].unlimited:
                 if order.self_trade_prevention_type == "maker":
                     self._remove_resting(maker, now, tagged=True)
                     maker.status = OrderStatus.CANCELED

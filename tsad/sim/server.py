@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import random
 import time
 import uuid
@@ -69,6 +70,7 @@ TIERS: Final[dict[str, tuple[int, int, int, int]]] = {
     "prime": (4000, 4000, 1, 2),
     "prestige": (10000, 8000, 1, 2),
 }
+_USER: contextvars.ContextVar[str | None] = contextvars.ContextVar("sim_user", default=None)
 _PRIVATE = ("/portfolio", "/account/limits")
 _V1_WRITES = (
     ("POST", "/portfolio/orders"),
@@ -439,7 +441,7 @@ class Emulator:
             if private and user is None:
                 raise _ApiError(401, "authentication_error", "authentication_error",
                                 "missing KALSHI-ACCESS-* headers")
-            request["user"] = user
+            _USER.set(user)
             if user is not None:
                 kind = "write" if is_write else "read"
                 if not self._bucket(user, kind).take(
@@ -714,7 +716,9 @@ class Emulator:
 
     @staticmethod
     def _user(request: web.Request) -> str:
-        user: str = request["user"]
+        user = _USER.get()
+        if user is None:
+            raise _ApiError(401, "authentication_error", "authentication_error")
         return user
 
     async def _limits(self, request: web.Request) -> web.Response:
