@@ -246,7 +246,7 @@ class Hub:
 
     def _on_fill(self, ev: FillRow) -> None:
         side = outcome_side(ev.side)
-        msg = {
+        msg: JSON = {
             "trade_id": ev.trade_id,
             "order_id": ev.order_id,
             "market_ticker": ev.ticker,
@@ -261,11 +261,12 @@ class Hub:
             "book_side": str(ev.side),
             "ts": int(ev.ts.timestamp()),
             "ts_ms": ts_ms(ev.ts),
-            "client_order_id": ev.client_order_id,
             "post_position_fp": format_count(ev.post_position),
             "purchased_side": side,
             "subaccount": 0,
         }
+        if ev.client_order_id:
+            msg["client_order_id"] = ev.client_order_id
         for conn, sub in self._subs("fill", ev.ticker, ev.user):
             self._send(conn, sub, "fill", msg)
 
