@@ -87,6 +87,8 @@ class Daemon:
         async for line in self.proc.stdout:
             text = line.decode(errors="replace").rstrip()
             self.raw.append(text)
+            with (self.config.parent / "daemon.log").open("a") as f:
+                f.write(text + "\n")
             with contextlib.suppress(ValueError):
                 obj = json.loads(text)
                 if isinstance(obj, dict):
@@ -160,13 +162,29 @@ def ours(sim, key_id):
     return sim.resting_orders(user=key_id)
 
 
+def take(sim, order, count):
+    """An outside trader sweeps the book through our order's price, filling `count` of it."""
+    ticker, side, price, remaining = (
+        order if isinstance(order, tuple) else (order.ticker, order.side, order.price,
+                                                order.remaining))
+    levels = sim.book_levels(ticker)
+    if side is BookSide.BID:
+        ahead = sum(c for p, c in levels.yes if p >= price)
+        taker = BookSide.ASK
+    else:
+        ahead = sum(c for q, c in levels.no if 10_000 - q <= price)
+        taker = BookSide.BID
+    sim.add_order(ticker, taker, price, ahead - remaining + count)
+
+
 def assert_one_per_side(sim, key_id):
     keys = Counter((o.ticker, o.side) for o in ours(sim, key_id))
     dupes = {k: n for k, n in keys.items() if n > 1}
     assert not dupes, f"two resting orders on one market and side: {dupes}"
 
 
-async def settle(sim, key_id, *, quiet: float = 0.6, timeout: float = 15.0):
+async def settle(sim, key_id, *, quiet: float = 0.6, timeout: float = 15.0,
+                 allow_empty: bool = False):
     """Wait until our resting orders stop changing for `quiet` seconds."""
     last = None
     stable_since = asyncio.get_running_loop().time()
@@ -176,7 +194,7 @@ async def settle(sim, key_id, *, quiet: float = 0.6, timeout: float = 15.0):
             snap = sorted((o.ticker, o.side, o.price, o.remaining) for o in ours(sim, key_id))
             if snap != last:
                 last, stable_since = snap, now
-            elif now - stable_since >= quiet and snap:
+            elif now - stable_since >= quiet and (snap or allow_empty):
                 return snap
             await asyncio.sleep(0.05)
 
@@ -237,9 +255,11 @@ async def test_faults_keep_invariants(daemon, workdir, sim, key_id):
     sim.faults.fail_next(3, status=503)
     sim.faults.fail_next(3, status=429)
     # An outside trader takes every bid of ours: fills arrive, positions move.
-    for o in ours(sim, key_id):
-        taker = BookSide.ASK if o.side is BookSide.BID else BookSide.BID
-        sim.add_order(o.ticker, taker, o.price, o.remaining // 2 or 100)
+    taken = ours(sim, key_id)
+    for o in taken:
+        take(sim, o, o.remaining // 2 or 100)
+    assert all(sim.position(key_id, o.ticker) for o in taken), [
+        (o.ticker, o.side, o.price, sim.book_levels(o.ticker)) for o in taken]
     await asyncio.sleep(1.0)
     await settle(sim, key_id, timeout=20)
     assert_one_per_side(sim, key_id)
@@ -258,12 +278,9 @@ async def test_max_position_never_exceeded(workdir, sim, key_id, key_file):
     try:
         await d.wait_for("daemon.ready", timeout=30)
         for _ in range(4):
-            await settle(sim, key_id)
-            for o in ours(sim, key_id):
-                taker = BookSide.ASK if o.side is BookSide.BID else BookSide.BID
-                sim.add_order(o.ticker, taker, o.price, o.remaining)
-            await asyncio.sleep(0.5)
-        await settle(sim, key_id, timeout=20) if ours(sim, key_id) else None
+            for o in await settle(sim, key_id, allow_empty=True, quiet=1.0):
+                take(sim, o, o[3])
+        await settle(sim, key_id, allow_empty=True, quiet=1.0)
         for m in sim.event.markets:
             assert abs(sim.position(key_id, m.ticker)) <= 1500, m.ticker
         d.signal(signal.SIGTERM)

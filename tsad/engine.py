@@ -349,6 +349,8 @@ class Engine:
     def _load_inputs(self) -> None:
         """Read the forecaster's files; any problem pulls quotes with the reason."""
         mc = self.config.model
+        # Signatures first: a rewrite during the read is then seen as a change next tick.
+        self._input_mtimes = self._input_signatures()
         try:
             preds = inputs.load_predictions(_required(mc.prediction_path, "prediction_path"))
             history = inputs.load_history(_required(mc.history_path, "history_path"))
@@ -979,21 +981,25 @@ class Engine:
 
     # --- staleness -------------------------------------------------------------------------
 
-    def _check_inputs_changed(self) -> None:
+    def _input_signatures(self) -> dict[str, int]:
+        """Return (mtime_ns + size) of each forecaster file; -1 when it is missing."""
         mc = self.config.model
+        out: dict[str, int] = {}
         for p in (mc.prediction_path, mc.history_path, mc.actuals_path):
             if p is None:
                 continue
             try:
                 st = Path(p).stat()
-                sig = st.st_mtime_ns + st.st_size
+                out[str(p)] = st.st_mtime_ns + st.st_size
             except OSError:
-                sig = -1
-            key = str(p)
-            if key in self._input_mtimes and self._input_mtimes[key] != sig:
-                self._input_mtimes[key] = sig
-                self._on_inputs_changed(InputsChanged(key))
-            self._input_mtimes[key] = sig
+                out[str(p)] = -1
+        return out
+
+    def _check_inputs_changed(self) -> None:
+        sigs = self._input_signatures()
+        changed = [p for p, sig in sigs.items() if self._input_mtimes.get(p) != sig]
+        if changed:
+            self._on_inputs_changed(InputsChanged(changed[0]))
 
     def _check_prediction_age(self) -> None:
         mc = self.config.model
