@@ -54,9 +54,10 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 def _cmd_quote(args: argparse.Namespace) -> int:
     from tsad import sheet
     from tsad.config import load_config
+    from tsad.paper import with_paper_paths
 
     try:
-        cfg = load_config(Path(args.config))
+        cfg = with_paper_paths(load_config(Path(args.config)))
     except ConfigError as exc:
         print(f"tsad: {exc}", file=sys.stderr)
         return EX_CONFIG
@@ -76,7 +77,7 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     except (InputError, HookError, ConfigError, ExchangeError) as exc:
         print(f"tsad: {exc}", file=sys.stderr)
         return EX_DATAERR
-    rows = sheet.quote_sheet(markets, valuations, sheet.policy_of(cfg), books=books)
+    rows = sheet.quote_sheet(markets, valuations, cfg.quoting_policy(), books=books)
     if args.json:
         for r in rows:
             print(json.dumps(r.to_json()))

@@ -52,7 +52,7 @@ from tsad.journal import Decision, Journal
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
 from tsad.market import Event, Market, Valuation
-from tsad.orders import BookSide, Order, Position, WriteAck
+from tsad.orders import BookSide, Order, OrderStatus, Position, WriteAck
 
 
 __all__ = [
@@ -69,6 +69,10 @@ __all__ = [
 log = structlog.get_logger("tsad.engine")
 
 Key = tuple[str, BookSide]
+
+# Back-off of a (market, side) after a failed write: first delay and cap, in seconds.
+_COOLDOWN_MIN = 0.5
+_COOLDOWN_MAX = 30.0
 
 # How long startup waits for every book's first snapshot before quoting the fresh ones.
 _STARTUP_BOOK_WAIT = 10.0
@@ -252,7 +256,7 @@ class Engine:
         self._history: model.ErrorHistory | None = None
         self._actuals: dict[date, int] = {}
         self._prediction_version = "none"
-        self._input_mtimes: dict[str, float] = {}
+        self._input_mtimes: dict[str, int] = {}
         self._cycle_started = 0.0
         self._last_status_log = 0.0
         self._pending_fills_since_resync = False
@@ -260,6 +264,9 @@ class Engine:
         # Orders we saw end (cancelled, filled) → the stamp when they ended, so a REST read
         # that began earlier cannot bring them back.
         self._gone: dict[str, int] = {}
+        # Keys whose last write failed: no new request until the monotonic time given, with
+        # the delay doubling per consecutive failure, so a refusing exchange sees no storm.
+        self._cooldown: dict[Key, tuple[float, float]] = {}
         self._stop_cancels_done = False
         self._stop_started = 0.0
         self._predictions: dict[date, float] = {}
@@ -318,17 +325,29 @@ class Engine:
         self.positions = {}
         self.valuations = {}
 
-    def _forget(self, order_id: str) -> None:
+    def _forget(self, order_id: str, status: OrderStatus = OrderStatus.CANCELED) -> None:
         """Drop an order that ended; remember when, so an older REST read can't revive it."""
         self._stamp += 1
         self._gone[order_id] = self._stamp
-        self.live.pop(order_id, None)
+        lv = self.live.pop(order_id, None)
+        if lv is not None:
+            self._record(lv, status)
+
+    def _record(self, lv: Live, status: OrderStatus = OrderStatus.RESTING) -> None:
+        """Keep the journal's view of our orders current (for ``tsad report``)."""
+        resting = status is OrderStatus.RESTING
+        self.journal.record_orders([Order(
+            order_id=lv.order_id, client_order_id=lv.client_order_id, ticker=lv.ticker,
+            side=lv.side, price=lv.price, remaining=lv.remaining if resting else 0,
+            filled=lv.filled, initial=lv.filled + lv.remaining, status=status,
+        )])
 
     def _adopt(self, orders: Iterable[Order]) -> None:
         prefix = self.config.exchange.client_order_prefix
         for o in orders:
             if o.ticker not in self.markets or not reconcile.is_ours(o.client_order_id, prefix):
                 continue
+            self.journal.record_orders([o])
             self._stamp += 1
             self.live[o.order_id] = Live(
                 order_id=o.order_id,
@@ -447,7 +466,7 @@ class Engine:
         if handler is not None:
             handler(self, ev)
 
-    # --- feed events (duck-typed by class name, so the feed owns its types) ---------------
+    # --- feed events ---------------------------------------------------------------------
 
     def _on_book_updated(self, ev: BookUpdated) -> None:
         top = self.books.get(ev.ticker)
@@ -499,7 +518,9 @@ class Engine:
                 self._stamp += 1
                 lv.stamp = self._stamp
                 if lv.remaining == 0:
-                    self._forget(lv.order_id)
+                    self._forget(lv.order_id, OrderStatus.EXECUTED)
+                else:
+                    self._record(lv)
                 break
         log.info("order.filled", ticker=fill.ticker, side=fill.side.value, price=fill.price,
                  count=fill.count, trade_id=fill.trade_id,
@@ -511,10 +532,11 @@ class Engine:
         lv = self.live.get(order.order_id)
         if lv is None:
             return
-        if order.status.value != "resting" or order.remaining == 0:
-            self._forget(order.order_id)
+        if order.status is not OrderStatus.RESTING or order.remaining == 0:
+            self._forget(order.order_id, order.status)
         else:
             lv.price, lv.remaining, lv.filled = order.price, order.remaining, order.filled
+            self._record(lv)
         self._stamp += 1
         self._dirty = True
 
@@ -607,11 +629,16 @@ class Engine:
             del self.in_flight[key]
         self._dirty = True
         if ev.error is None and ev.ack is not None:
+            self._cooldown.pop(key, None)
             self.journal.record_result(it.intent_id, "ok", order_id=ev.ack.order_id)
             self._apply_ack(it, ev.ack)
             return
         err = ev.error
         assert err is not None
+        if not isinstance(err, NotFound):
+            _, prev = self._cooldown.get(key, (0.0, 0.0))
+            delay = min(_COOLDOWN_MAX, max(_COOLDOWN_MIN, prev * 2))
+            self._cooldown[key] = (self.clock.monotonic() + delay, delay)
         kind = type(err).__name__
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         outcome = "ambiguous" if isinstance(err, AmbiguousOutcome) else "error"
@@ -648,6 +675,7 @@ class Engine:
                     ticker=it.ticker, side=it.side, price=it.price or 0,
                     remaining=remaining, filled=ack.filled or 0, stamp=self._stamp,
                 )
+                self._record(self.live[ack.order_id])
             log.info("order.created", ticker=it.ticker, side=it.side.value, price=it.price,
                      count=remaining, client_order_id=it.client_order_id)
         elif it.kind == "cancel":
@@ -670,6 +698,8 @@ class Engine:
             lv.stamp = self._stamp
             if lv.remaining <= 0:
                 self._forget(lv.order_id)
+            else:
+                self._record(lv)
             log.info("order.amended" if it.kind == "amend" else "order.decreased",
                      ticker=it.ticker, side=it.side.value, price=lv.price, count=it.count)
 
@@ -733,6 +763,7 @@ class Engine:
         old = self.event.event_ticker if self.event else None
         self._set_event(ev.event)
         self._revalue()
+        self.pull_reasons.pop("roll", None)
         log.info("event.rolled", old=old, new=ev.event.event_ticker, markets=len(self.markets))
         if self._on_event_change:
             self._on_event_change(list(self.markets))
@@ -745,14 +776,7 @@ class Engine:
         """Return the quotes we want now (after risk), empty while quotes are pulled."""
         if self.stopping or self.pull_reasons or not self.trading_active or self.event is None:
             return []
-        cfg = self.config
-        policy = quoting.QuotingPolicy(
-            margin=cfg.quoting.margin,
-            min_true_value=cfg.quoting.min_true_value,
-            max_true_value=cfg.quoting.max_true_value,
-            count=cfg.quoting.count,
-            max_position=cfg.risk.max_position,
-        )
+        policy = self.config.quoting_policy()
         out: list[quoting.Quote] = []
         for t, m in self.markets.items():
             v = self.valuations.get(t)
@@ -766,7 +790,7 @@ class Engine:
             if isinstance(q, quoting.Quote):
                 out.append(q)
         approved, violations = risk.check_quotes(
-            out, self._position_objs(), self._resting_orders(), self._limits(),
+            out, self._position_objs(), self._resting_orders(), self.config.risk_limits(),
             markets=list(self.markets.values()),
         )
         for viol in violations:
@@ -791,7 +815,9 @@ class Engine:
             for lv in self.live.values()
             if lv.ticker not in frozen
         ]
-        in_flight = set(self.in_flight)
+        now_m = self.clock.monotonic()
+        cooling = {k for k, (until, _) in self._cooldown.items() if until > now_m}
+        in_flight = set(self.in_flight) | cooling
         plan = reconcile.reconcile(
             [q for q in desired if q.ticker not in frozen],
             live,
@@ -1020,6 +1046,10 @@ class Engine:
 
     async def _cancel_everything(self) -> None:
         """Cancel every resting order of ours in this event and confirm by reading back."""
+        # Let writes already sent land first, so no create slips in after our read.
+        deadline = self.clock.monotonic() + 10.0
+        while self.in_flight and self.clock.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll of engine state)
+            await asyncio.sleep(0.02)
         for attempt in range(5):
             try:
                 resting = [
@@ -1062,15 +1092,6 @@ class Engine:
                                 remaining=lv.remaining, filled=lv.filled)
             for lv in self.live.values()
         ]
-
-    def _limits(self) -> risk.RiskLimits:
-        r = self.config.risk
-        return risk.RiskLimits(
-            max_order_size=r.max_order_size,
-            max_position=r.max_position,
-            max_event_loss=r.max_event_loss,
-            halted=False,
-        )
 
     def _log_status(self) -> None:
         log.info(

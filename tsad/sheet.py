@@ -17,8 +17,7 @@ from tsad.market import Event, Market, Valuation
 from tsad.money import PRICE_ONE, format_count, format_price, parse_price
 
 
-__all__ = ["SheetRow", "books_from_payload", "load_markets_file", "policy_of", "quote_sheet",
-           "valuations_for"]
+__all__ = ["SheetRow", "books_from_payload", "load_markets_file", "quote_sheet", "valuations_for"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,17 +47,6 @@ class SheetRow:
             "count": None if self.count is None else format_count(self.count),
             "reason": self.reason,
         }
-
-
-def policy_of(config: Config) -> quoting.QuotingPolicy:
-    """Build the quoting policy from the configuration."""
-    return quoting.QuotingPolicy(
-        margin=config.quoting.margin,
-        min_true_value=config.quoting.min_true_value,
-        max_true_value=config.quoting.max_true_value,
-        count=config.quoting.count,
-        max_position=config.risk.max_position,
-    )
 
 
 def load_markets_file(text: str, name: str) -> tuple[str, list[Market], dict[str, Any]]:
