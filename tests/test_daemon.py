@@ -349,3 +349,76 @@ async def test_halt_file_pulls_quotes(daemon, workdir, sim, key_id):
     (workdir / "halt").unlink()
     await settle(sim, key_id)
     assert ours(sim, key_id)
+
+
+async def test_invalid_config_exits_78(tmp_path):
+    """A malformed config at startup names the key and exits with EX_CONFIG (78)."""
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[quoting]\nmargn = 0.75\n')
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tsad", "run", "--config", str(cfg),
+        stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 78
+    assert b"margn" in out and b"margin" in out
+
+
+async def test_corrupt_prediction_pulls_quotes(daemon, workdir, sim, key_id):
+    """A corrupt prediction file cancels our quotes and logs why; fixing it resumes quoting."""
+    await settle(sim, key_id)
+    good = (workdir / "prediction.json").read_text()
+    (workdir / "prediction.json").write_text("{not json")
+    await daemon.wait_for("inputs.invalid", timeout=5)
+    async with asyncio.timeout(10):
+        while ours(sim, key_id):
+            await asyncio.sleep(0.05)
+    reason = daemon.events("inputs.invalid")[0]["reason"]
+    assert "prediction.json" in str(reason)
+    (workdir / "prediction.json").write_text(good)
+    await settle(sim, key_id)
+    assert ours(sim, key_id)
+
+
+async def test_trading_pause_no_error_storm(daemon, sim, key_id):
+    """A trading pause pulls quotes without a storm of rejected writes, and quoting resumes."""
+    await settle(sim, key_id)
+    sim.set_trading_active(False)
+    await asyncio.sleep(3.0)
+    writes = [r for r in sim.request_log if r.method in ("POST", "DELETE")]
+    assert len(writes) < 60, f"{len(writes)} writes during a 3 s pause"
+    sim.set_trading_active(True)
+    await settle(sim, key_id, timeout=20)
+    assert_one_per_side(sim, key_id)
+
+
+async def test_shadow_mode_sends_no_writes(workdir, sim, key_id, key_file):
+    """With dry_run the daemon logs what it would do and sends no write at all."""
+    cfg = write_config(workdir, sim, key_id, key_file)
+    cfg.write_text(cfg.read_text().replace('tier = "basic"', 'tier = "basic"\ndry_run = true'))
+    d = Daemon(cfg)
+    await d.start()
+    try:
+        await d.wait_for("shadow.would_create", timeout=30)
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit() == 0
+    finally:
+        await d.kill()
+    assert not [r for r in sim.request_log if r.method in ("POST", "DELETE")]
+    assert ours(sim, key_id) == []
+
+
+async def test_paper_mode_main_job(tmp_path):
+    """The shipped config runs paper mode with nothing prepared and stops cleanly."""
+    root = Path(__file__).resolve().parent.parent
+    (tmp_path / "config.toml").write_text((root / "config.toml").read_text())
+    d = Daemon(tmp_path / "config.toml")
+    await d.start()
+    try:
+        await d.wait_for("order.created", timeout=30)
+        d.signal(signal.SIGINT)
+        assert await d.wait_exit() == 0
+        stopped = d.events("daemon.stopped")
+        assert stopped and stopped[0]["resting"] == 0
+    finally:
+        await d.kill()
