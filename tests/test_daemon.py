@@ -422,3 +422,48 @@ async def test_paper_mode_main_job(tmp_path):
         assert stopped and stopped[0]["resting"] == 0
     finally:
         await d.kill()
+
+
+async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_factory):
+    """READY=1 after startup, RELOADING=1/READY=1 on SIGHUP, WATCHDOG=1, STOPPING=1 on SIGTERM."""
+    import socket
+
+    sock_path = tmp_path_factory.mktemp("notify") / "notify.sock"
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    sock.bind(str(sock_path))
+    sock.setblocking(False)
+    messages: list[str] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                messages.append(sock.recv(4096).decode())
+            except BlockingIOError:
+                return
+
+    d = Daemon(write_config(workdir, sim, key_id, key_file))
+    os.environ["NOTIFY_SOCKET"] = str(sock_path)
+    os.environ["WATCHDOG_USEC"] = "1000000"
+    try:
+        await d.start()
+    finally:
+        del os.environ["NOTIFY_SOCKET"], os.environ["WATCHDOG_USEC"]
+    try:
+        await d.wait_for("daemon.ready", timeout=30)
+        await asyncio.sleep(1.5)
+        d.signal(signal.SIGHUP)
+        await d.wait_for("config.reloaded", timeout=10)
+        await asyncio.sleep(0.3)
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit() == 0
+    finally:
+        await d.kill()
+        drain()
+        sock.close()
+    text = "\n".join(messages)
+    assert "READY=1" in messages[0] or any(m.startswith("READY=1") for m in messages)
+    assert "WATCHDOG=1" in text
+    reload_at = next(i for i, m in enumerate(messages) if "RELOADING=1" in m)
+    assert "MONOTONIC_USEC=" in messages[reload_at]
+    assert any("READY=1" in m for m in messages[reload_at + 1:])
+    assert "STOPPING=1" in messages[-1] or any("STOPPING=1" in m for m in messages[reload_at:])
