@@ -52,7 +52,7 @@ from tsad.journal import Decision, Journal
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
 from tsad.market import Event, Market, Valuation
-from tsad.orders import BookSide, Order, OrderStatus, Position, WriteAck
+from tsad.orders import BookSide, Fill, Order, OrderStatus, Position, WriteAck
 
 
 __all__ = [
@@ -73,6 +73,9 @@ Key = tuple[str, BookSide]
 # Back-off of a (market, side) after a failed write: first delay and cap, in seconds.
 _COOLDOWN_MIN = 0.5
 _COOLDOWN_MAX = 30.0
+
+# A resync reads fills this far back (seconds) before the previous read, for clock skew.
+_FILL_LOOKBACK = 300
 
 # How long startup waits for every book's first snapshot before quoting the fresh ones.
 _STARTUP_BOOK_WAIT = 10.0
@@ -123,6 +126,7 @@ class ResyncDone:
     orders: tuple[Order, ...] | None
     positions: tuple[Position, ...] | None
     error: ExchangeError | None = None
+    fills: tuple[Fill, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +271,7 @@ class Engine:
         # Keys whose last write failed: no new request until the monotonic time given, with
         # the delay doubling per consecutive failure, so a refusing exchange sees no storm.
         self._cooldown: dict[Key, tuple[float, float]] = {}
+        self._last_fill_read = 0
         self._stop_cancels_done = False
         self._stop_started = 0.0
         self._predictions: dict[date, float] = {}
@@ -708,6 +713,11 @@ class Engine:
         if ev.error is not None or ev.orders is None:
             log.warning("resync.failed", error=str(ev.error))
             return
+        missed = [f for f in ev.fills if f.ticker in self.markets and self.journal.record_fill(f)]
+        if missed:
+            self.stats.fills += len(missed)
+            log.warning("resync.fills_recovered", count=len(missed),
+                        trade_ids=[f.trade_id for f in missed][:20])
         prefix = self.config.exchange.client_order_prefix
         rest = {
             o.order_id: o
@@ -952,13 +962,19 @@ class Engine:
         self._pending_fills_since_resync = False
         started = self._stamp
         event_ticker = self.event.event_ticker
+        # Fills since shortly before the last read: any the websocket missed get journaled.
+        now_s = int(self.clock.now().timestamp())
+        since = (self._last_fill_read or now_s) - _FILL_LOOKBACK
+        self._last_fill_read = now_s
 
         async def run() -> None:
             try:
                 orders = await self.exchange.list_orders(event_ticker=event_ticker,
                                                          status="resting")
                 positions = await self.exchange.list_positions(event_ticker=event_ticker)
-                await self.queue.put(ResyncDone(started, tuple(orders), tuple(positions)))
+                fills = await self.exchange.list_fills(min_ts=since)
+                await self.queue.put(ResyncDone(started, tuple(orders), tuple(positions),
+                                                fills=tuple(fills)))
             except ExchangeError as exc:
                 await self.queue.put(ResyncDone(started, None, None, exc))
 
