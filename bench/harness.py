@@ -194,7 +194,7 @@ def render(fig: Figure) -> str:
             f"| {fmt(v.p99)} | {r.baseline_name} | {base} | {ratio} | {r.target} | {met} |"
         )
     lines.append("")
-    lines += [f"- {n}" for n in fig.notes]
+    lines += [n if n.startswith("|") or not n else f"- {n}" for n in fig.notes]
     lines.append(f"- wall time of this figure: {fig.seconds:.1f} s")
     lines.append("")
     return "\n".join(lines)
