@@ -74,6 +74,10 @@ Key = tuple[str, BookSide]
 _COOLDOWN_MIN = 0.5
 _COOLDOWN_MAX = 30.0
 
+# Exchange status polls, seconds: while trading is paused, and otherwise.
+_STATUS_POLL_PAUSED = 2.0
+_STATUS_POLL = 30.0
+
 # A resync reads fills this far back (seconds) before the previous read, for clock skew.
 _FILL_LOOKBACK = 300
 
@@ -272,6 +276,7 @@ class Engine:
         # the delay doubling per consecutive failure, so a refusing exchange sees no storm.
         self._cooldown: dict[Key, tuple[float, float]] = {}
         self._last_fill_read = 0
+        self._last_status_poll = 0.0
         self._stop_cancels_done = False
         self._stop_started = 0.0
         self._predictions: dict[date, float] = {}
@@ -581,7 +586,11 @@ class Engine:
         if now_m - self._last_status_log >= 60.0:
             self._last_status_log = now_m
             self._log_status()
-        if not self.trading_active:
+        # Poll the exchange status: often while paused, now and then otherwise (a pause that
+        # meets no write of ours would not be noticed from rejections alone).
+        poll = _STATUS_POLL_PAUSED if not self.trading_active else _STATUS_POLL
+        if now_m - self._last_status_poll >= poll:
+            self._last_status_poll = now_m
             self._request_status()
         self._dirty = True
 
