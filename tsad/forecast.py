@@ -549,7 +549,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
     try:
         params = ForecastParams(trend_days=args.trend_days)
         now = parse_now(args.now)
-        week = parse_day(args.week, "--week")
+        # Without --week: the Mon–Sun week containing `now` in New York (the week to trade).
+        week = parse_day(args.week, "--week") if args.week else now.astimezone(NEW_YORK).date()
         actuals = read_actuals(Path(args.actuals))
         cutoff = published_through(now)
         fc = forecast_week(actuals, week_end_sunday(week), known_through=cutoff, params=params)
@@ -603,7 +604,7 @@ def register_forecast(sub: Any) -> argparse.ArgumentParser:
         description="Baseline holiday-anchored year-over-year forecast of a week's average.",
     )
     p.add_argument("--actuals", required=True, help="actuals CSV (date,passengers)")
-    p.add_argument("--week", required=True, help="any date of the target week (YYYY-MM-DD)")
+    p.add_argument("--week", help="any date of the target week (YYYY-MM-DD; default: now's week)")
     p.add_argument("--now", help="information time, ISO 8601 (naive = America/New_York)")
     p.add_argument("--out", help="prediction JSON file to merge this week's prediction into")
     p.add_argument("--history-out", help="write a walk-forward history CSV (lagged_tsa_data)")
