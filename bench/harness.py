@@ -66,7 +66,7 @@ history_path = "history.csv"
 hooks = ["realized_days"]
 
 [quoting]
-margin = 0.75
+margin = {margin}
 min_true_value = 0.05
 max_true_value = 0.95
 count = {count}
@@ -262,7 +262,7 @@ def new_key(directory: Path) -> tuple[Path, bytes]:
 
 def write_workdir(directory: Path, sim: Emulator, key_file: Path, *, count: int = 10,
                   max_position: int = 100, resync_interval: float = 2.0,
-                  tier: str = "basic") -> Path:
+                  tier: str = "basic", margin: float = 0.75) -> Path:
     """Write prediction, history and a demo config pointing at ``sim``; return the config."""
     from tsad import paper
     from tsad.clock import SystemClock
@@ -276,6 +276,7 @@ def write_workdir(directory: Path, sim: Emulator, key_file: Path, *, count: int 
     path.write_text(CONFIG.format(
         rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=KEY_ID, key_file=key_file,
         count=count, max_position=max_position, resync_interval=resync_interval, tier=tier,
+        margin=margin,
     ))
     return path
 
@@ -483,13 +484,13 @@ async def first_write_after(sim: Emulator, start: int, t0: float,
 @contextlib.asynccontextmanager
 async def running_daemon(tmp: Path, *, probe: bool = False, count: int = 10,
                          max_position: int = 100, resync_interval: float = 2.0,
-                         tier: str = "basic", seed: int = 0):  # type: ignore[no-untyped-def]
+                         tier: str = "basic", seed: int = 0, margin: float = 0.75):  # type: ignore[no-untyped-def]
     """Start an emulator (no outside traders) and a ready daemon; yield (sim, daemon)."""
     async with Emulator(now=None, seed=seed, outside_traders=False, tier=tier) as sim:
         key_file, public = new_key(tmp)
         sim.register_key(KEY_ID, public)
         config = write_workdir(tmp, sim, key_file, count=count, max_position=max_position,
-                               resync_interval=resync_interval, tier=tier)
+                               resync_interval=resync_interval, tier=tier, margin=margin)
         daemon = DaemonProcess(config, probe=probe)
         await daemon.start()
         try:
