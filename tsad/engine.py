@@ -35,7 +35,7 @@ import structlog
 from tsad import inputs, midweek, model, quoting, reconcile, risk, tickers
 from tsad.book import BookResynced, BookStale, BookUpdated
 from tsad.clock import Clock
-from tsad.config import Config
+from tsad.config import Config, config_diff, restart_required
 from tsad.errors import (
     AmbiguousOutcome,
     ConfigError,
@@ -278,7 +278,6 @@ class Engine:
         self._last_fill_read = 0
         self._last_status_poll = 0.0
         self._stop_cancels_done = False
-        self._stop_started = 0.0
         self._predictions: dict[date, float] = {}
 
     # --- startup -----------------------------------------------------------------------
@@ -604,16 +603,14 @@ class Engine:
         try:
             new = self._load_config(self.config_path)
             hooks = midweek.resolve_hooks(new.model.hooks)
-        except Exception as exc:
+        except Exception as exc:  # any failure at all keeps the old config running
             log.error("config.reload_rejected", reason=str(exc))
             if self._reload_cb:
                 self._reload_cb(self.config, False)
             return
-        from tsad.config import RESTART_REQUIRED_KEYS, config_diff
-
         changed = config_diff(self.config, new)
-        restart = [k for k in changed if any(k.startswith(p.rstrip("*")) for p in
-                                             RESTART_REQUIRED_KEYS)]
+        # The market being traded is chosen at startup and at each weekly roll.
+        restart = restart_required(changed) + [k for k in changed if k.startswith("market.")]
         self.config = new
         self._hooks = hooks
         self._load_inputs()
@@ -630,7 +627,6 @@ class Engine:
             return
         log.info("engine.stopping", reason=ev.reason)
         self.stopping = True
-        self._stop_started = self.clock.monotonic()
         if self.config.risk.cancel_on_exit:
             self._spawn(self._cancel_everything(), "cancel_on_exit")
         else:
