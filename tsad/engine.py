@@ -399,10 +399,8 @@ class Engine:
 
     def _revalue(self) -> None:
         """Recompute every market's true value through the configured hooks."""
-        if self.event is None or ("inputs" in self.pull_reasons and self._history is None):
+        if self.event is None or self._history is None:
             self.valuations = {}
-            return
-        if self._history is None:
             return
         sunday = tickers.parse_event_ticker(self.event.event_ticker).sunday
         try:
@@ -1121,6 +1119,7 @@ class Engine:
             quoting=len(self.live),
             in_flight=len(self.in_flight),
             pulled=sorted(self.pull_reasons) or None,
+            prediction=self._prediction,
             trading_active=self.trading_active,
             cycles=self.stats.cycles,
             writes=dict(self.stats.writes),
