@@ -13,7 +13,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -231,7 +231,7 @@ def quiet_logs() -> None:
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
-def figure_main(name: str, measure: Callable[[bool], Awaitable[Figure]]) -> None:
+def figure_main(name: str, measure: Callable[[bool], Coroutine[Any, Any, Figure]]) -> None:
     """Run one figure from the command line (``--quick``) and print its table."""
     quiet_logs()
     parser = argparse.ArgumentParser(prog=f"python -m bench.{name}")
@@ -484,7 +484,8 @@ async def first_write_after(sim: Emulator, start: int, t0: float,
 @contextlib.asynccontextmanager
 async def running_daemon(tmp: Path, *, probe: bool = False, count: int = 10,
                          max_position: int = 100, resync_interval: float = 2.0,
-                         tier: str = "basic", seed: int = 0, margin: float = 0.75):  # type: ignore[no-untyped-def]
+                         tier: str = "basic", seed: int = 0, margin: float = 0.75,
+                         ) -> AsyncIterator[tuple[Emulator, DaemonProcess]]:
     """Start an emulator (no outside traders) and a ready daemon; yield (sim, daemon)."""
     async with Emulator(now=None, seed=seed, outside_traders=False, tier=tier) as sim:
         key_file, public = new_key(tmp)
