@@ -22,7 +22,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Final
 
 from aiohttp import web
@@ -39,7 +39,7 @@ from tsad.orders import BookSide, Order, OrderStatus
 from tsad.sim.faults import Faults
 from tsad.sim.matching import BookOrder, MatchingEngine
 from tsad.sim.stream import Hub
-from tsad.sim.week import build_event, fair_values, pick_fair_center, seed_book
+from tsad.sim.week import build_event, build_week, fair_values, pick_fair_center, seed_book
 from tsad.sim.wire import (
     error_body,
     fill_json,
@@ -169,6 +169,8 @@ class Emulator:
         self.markets: dict[str, Market] = {m.ticker: m for m in self.event.markets}
         self._created = self.event.markets[0].open_time or self._clock.now()
         self._status: dict[str, str] = dict.fromkeys(self.markets, "active")
+        # Further weeks hosted next to the first (`add_week`), by event ticker.
+        self._weeks: dict[str, Event] = {}
         self._result: dict[str, tuple[str, int, datetime]] = {}
         self._exchange_active = True
         self._trading_active = True
@@ -281,6 +283,70 @@ class Emulator:
         self.set_exchange_active(True)
         self.set_trading_active(True)
 
+    def add_week(self, sunday: date) -> Event:
+        """Host the event of the week ending ``sunday`` as well, with seeded outside books.
+
+        The first week stays the emulator's own (``event``, ``event_ticker``, the schedule);
+        the added week's event and markets are served by the same REST endpoints, order
+        writes and websocket channels, so a client can roll over to it.
+
+        Args:
+            sunday: the Sunday ending the week (America/New_York).
+
+        Returns:
+            The added event (its markets ``active``).
+
+        Raises:
+            ValueError: ``sunday`` is not a Sunday, or that week is already hosted.
+        """
+        event = build_week(sunday)
+        if event.event_ticker == self.event_ticker or event.event_ticker in self._weeks:
+            raise ValueError(f"week {event.event_ticker} is already hosted")
+        self._weeks[event.event_ticker] = event
+        rng = random.Random(f"book-{self._seed}-{event.event_ticker}")
+        created = event.markets[0].open_time or self._clock.now()
+        for m in event.markets:
+            self.markets[m.ticker] = m
+            self._status[m.ticker] = "active"
+            self.engine.add_market(m.ticker, m.grid)
+            for so in seed_book(self.fair[int(m.floor_strike or 0)], rng):
+                self.engine.place(
+                    OUTSIDE, ticker=m.ticker, side=BookSide.BID if so.is_bid else BookSide.ASK,
+                    price=so.price, count=so.count, client_order_id="", now=created,
+                )
+        self._publish()
+        return event
+
+    def close_event(self, event_ticker: str, *, cancel_resting: bool = True) -> None:
+        """Close every market of an event, as its ``close_time`` passing does (§3.4.1).
+
+        Afterwards every order write on those markets, cancels included, is rejected with
+        ``market_inactive``.
+
+        Args:
+            event_ticker: the first week's or an added week's event.
+            cancel_resting: also cancel the resting orders there (Kalshi does so shortly
+                after the close); False leaves them resting, as in the moments after close.
+
+        Raises:
+            NotFound: unknown event.
+        """
+        event = self._hosted_event(event_ticker)
+        if event is None:
+            raise NotFound(f"unknown event {event_ticker}", status=404)
+        targets = {m.ticker for m in event.markets}
+        for t in targets:
+            if self._status[t] in ("active", "inactive"):
+                self._status[t] = "closed"
+        if cancel_resting:
+            self.engine.cancel_where(self._clock.now(), lambda o: o.ticker in targets)
+        self._publish()
+
+    def _hosted_event(self, event_ticker: str) -> Event | None:
+        if event_ticker == self.event_ticker:
+            return self.event
+        return self._weeks.get(event_ticker)
+
     def settle(self, ticker_or_event: str, value: float) -> None:
         """Settle one market or every market of the event.
 
@@ -292,7 +358,9 @@ class Emulator:
             NotFound: unknown ticker.
         """
         if ticker_or_event == self.event_ticker:
-            targets = list(self.markets)
+            targets = [m.ticker for m in self.event.markets]
+        elif ticker_or_event in self._weeks:
+            targets = [m.ticker for m in self._weeks[ticker_or_event].markets]
         elif ticker_or_event in self.markets:
             targets = [ticker_or_event]
         else:
@@ -588,22 +656,23 @@ class Emulator:
         return market_json(m, self.engine, status=self._status[ticker], created=self._created,
                            result=res[0], settlement_value=res[1], settled=res[2])
 
-    def _event_json(self, nested: bool) -> JSON:
+    def _event_json(self, nested: bool, event: Event | None = None) -> JSON:
+        event = event or self.event
         out: JSON = {
-            "event_ticker": self.event_ticker,
-            "series_ticker": self.event.series_ticker,
-            "title": self.event.title,
-            "sub_title": self.event.title,
+            "event_ticker": event.event_ticker,
+            "series_ticker": event.series_ticker,
+            "title": event.title,
+            "sub_title": event.title,
             "collateral_return_type": "",
             "mutually_exclusive": False,
             "available_on_brokers": False,
             "exchange_index": 0,
         }
-        close = self.event.markets[0].close_time
+        close = event.markets[0].close_time
         if close is not None:
             out["strike_date"] = rfc3339(close)
         if nested:
-            out["markets"] = [self._market_json(t) for t in self.markets]
+            out["markets"] = [self._market_json(m.ticker) for m in event.markets]
         return out
 
     @staticmethod
@@ -626,23 +695,28 @@ class Emulator:
 
     async def _events(self, request: web.Request) -> web.Response:
         q = request.query
-        rows = [self._event_json(self._flag(request, "with_nested_markets"))]
-        if q.get("series_ticker") not in (None, "", self.event.series_ticker):
-            rows = []
-        if q.get("tickers") and self.event_ticker not in q["tickers"].split(","):
-            rows = []
-        status = q.get("status")
-        if status and not any(self._status_matches(t, status) for t in self.markets):
-            rows = []
+        nested = self._flag(request, "with_nested_markets")
+        rows: list[JSON] = []
+        for event in (self.event, *self._weeks.values()):
+            if q.get("series_ticker") not in (None, "", event.series_ticker):
+                continue
+            if q.get("tickers") and event.event_ticker not in q["tickers"].split(","):
+                continue
+            status = q.get("status")
+            if status and not any(self._status_matches(m.ticker, status)
+                                  for m in event.markets):
+                continue
+            rows.append(self._event_json(nested, event))
         page, cursor = self._page(request, rows, default=200, maximum=200)
         return web.json_response({"events": page, "cursor": cursor})
 
     async def _event(self, request: web.Request) -> web.Response:
-        if request.match_info["event"] != self.event_ticker:
+        event = self._hosted_event(request.match_info["event"])
+        if event is None:
             raise _ApiError(404, "not_found", "event not found")
-        body = self._event_json(self._flag(request, "with_nested_markets"))
+        body = self._event_json(self._flag(request, "with_nested_markets"), event)
         return web.json_response({"event": body, "markets": [
-            self._market_json(t) for t in self.markets
+            self._market_json(m.ticker) for m in event.markets
         ]})
 
     def _status_matches(self, ticker: str, status: str) -> bool:
@@ -782,14 +856,18 @@ class Emulator:
         page, cursor = self._page(request, rows, default=100, maximum=1000)
         event_positions = []
         if page:
-            event_positions.append({
-                "event_ticker": self.event_ticker,
-                "total_cost_dollars": money_str(sum(ps.traded for _, ps in rows)),
-                "total_cost_shares_fp": format_count(sum(ps.volume for _, ps in rows)),
-                "event_exposure_dollars": money_str(sum(ps.cost for _, ps in rows)),
-                "realized_pnl_dollars": money_str(sum(ps.realized for _, ps in rows)),
-                "fees_paid_dollars": money_str(sum(ps.fees for _, ps in rows)),
-            })
+            by_event: dict[str, list[Any]] = {}
+            for r in rows:
+                by_event.setdefault(self.markets[r[0]].event_ticker, []).append(r)
+            for event_ticker, ev_rows in by_event.items():
+                event_positions.append({
+                    "event_ticker": event_ticker,
+                    "total_cost_dollars": money_str(sum(ps.traded for _, ps in ev_rows)),
+                    "total_cost_shares_fp": format_count(sum(ps.volume for _, ps in ev_rows)),
+                    "event_exposure_dollars": money_str(sum(ps.cost for _, ps in ev_rows)),
+                    "realized_pnl_dollars": money_str(sum(ps.realized for _, ps in ev_rows)),
+                    "fees_paid_dollars": money_str(sum(ps.fees for _, ps in ev_rows)),
+                })
         return web.json_response({
             "market_positions": [position_json(t, ps) for t, ps in page],
             "event_positions": event_positions,

@@ -29,6 +29,7 @@ __all__ = [
     "STRIKES",
     "SeedOrder",
     "build_event",
+    "build_week",
     "event_ticker_for",
     "fair_values",
     "pick_fair_center",
@@ -118,6 +119,17 @@ def build_event(now: datetime) -> Event:
         title=f"TSA check-ins this week ({monday:%b %d} - {sunday:%b %d})",
         markets=markets,
     )
+
+
+def build_week(sunday: date) -> Event:
+    """Return the synthetic event of the week ending ``sunday`` (a Sunday).
+
+    Raises:
+        ValueError: ``sunday`` is not a Sunday.
+    """
+    if sunday.weekday() != 6:
+        raise ValueError(f"{sunday.isoformat()} is a {sunday:%A}, not a Sunday")
+    return build_event(datetime.combine(sunday, time(12, 0), ET))
 
 
 def pick_fair_center(seed: int) -> float:
