@@ -195,6 +195,8 @@ def render(fig: Figure) -> str:
         )
     lines.append("")
     lines += [n if n.startswith("|") or not n else f"- {n}" for n in fig.notes]
+    if fig.notes and fig.notes[-1].startswith("|"):
+        lines.append("")
     lines.append(f"- wall time of this figure: {fig.seconds:.1f} s")
     lines.append("")
     return "\n".join(lines)

@@ -176,7 +176,9 @@ async def measure(quick: bool) -> Figure:
         f"reacted to a marker book change made when the burst ended within {MAX_LAG * 1000:.0f}"
         " ms of that end (so its backlog was under that), no sequence gap/resync/disconnect "
         "was logged, and its RSS grew < 20 MB. The daemon's event queue is bounded (10,000) "
-        "and the feed awaits it, so any backlog waits in socket buffers and shows as lag.")
+        "and the feed awaits it, so any backlog waits in socket buffers and shows as lag. "
+        "When 'delivered/s' falls short of the rate, the emulator (same 2 cores) is the "
+        "limit, not the daemon.")
     fig.notes.append("")
     fig.notes.append("| rate | delivered/s | lag ms | daemon CPU | bench+emulator CPU "
                      "| RSS Δ kB | gaps | sustained |")
