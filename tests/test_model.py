@@ -284,3 +284,21 @@ def test_weight_shrinks_the_spread() -> None:
     dist = OutcomeDistribution(errors=(-0.07, 0.07), prediction=2_000_000, weight=7.0)
     assert dist.prob_above(2_019_000) == Fraction(1, 2)
     assert dist.prob_above(2_021_000) == 0
+
+
+def test_from_history_and_reweighted_match_the_constructor():
+    """The O(1) constructors answer exactly like the validating one."""
+    from tsad.model import ErrorHistory, OutcomeDistribution
+
+    hist = ErrorHistory.from_pairs([(2_400_000 * (1 + e / 100), 2_400_000) for e in range(-9, 10)])
+    fast = OutcomeDistribution.from_history(hist, prediction=2_450_000.0)
+    slow = OutcomeDistribution(errors=hist.errors, prediction=2_450_000.0)
+    again = fast.reweighted(prediction=2_450_000.0, weight=1.4)
+    slow_w = OutcomeDistribution(errors=hist.errors, prediction=2_450_000.0, weight=1.4)
+    for k in range(2_200_000, 2_700_000, 25_000):
+        assert fast.prob_above(k) == slow.prob_above(k)
+        assert again.prob_above(k) == slow_w.prob_above(k)
+    with pytest.raises(ValueError, match="explicit-outcome"):
+        OutcomeDistribution.from_outcomes([1.0, 2.0]).reweighted(prediction=1.0, weight=1.0)
+    with pytest.raises(ValueError, match="prediction"):
+        OutcomeDistribution.from_history(hist, prediction=0.0)

@@ -110,9 +110,7 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
         )
     if dist.outcomes is not None:
         raise HookError("realized_days needs an error distribution, got explicit outcomes")
-    return OutcomeDistribution(
-        errors=dist.errors, prediction=p, weight=dist.weight * (7 * p / remaining)
-    )
+    return dist.reweighted(prediction=p, weight=dist.weight * (7 * p / remaining))
 
 
 BUILTIN_HOOKS: Final[Mapping[str, Hook]] = {"seed": seed, "realized_days": realized_days}
@@ -171,7 +169,7 @@ def resolve_hooks(names: Sequence[str]) -> tuple[NamedHook, ...]:
 
 def seed_distribution(ctx: WeekContext) -> OutcomeDistribution:
     """Return the distribution the first hook receives: the history around ``P``, weight 1."""
-    return OutcomeDistribution(errors=ctx.history.errors, prediction=ctx.prediction, weight=1.0)
+    return OutcomeDistribution.from_history(ctx.history, prediction=ctx.prediction)
 
 
 def apply_hooks(ctx: WeekContext, hooks: Sequence[NamedHook]) -> OutcomeDistribution:

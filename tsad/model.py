@@ -108,14 +108,48 @@ class OutcomeDistribution:
     outcomes: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
-        if not (math.isfinite(self.prediction) and self.prediction > 0):
-            raise ValueError(f"prediction must be a positive number, got {self.prediction!r}")
-        if not (math.isfinite(self.weight) and self.weight > 0):
-            raise ValueError(f"weight must be a positive number, got {self.weight!r}")
+        _check_scale(self.prediction, self.weight)
         if self.outcomes is None:
             object.__setattr__(self, "errors", _sorted_finite(self.errors, "error distribution"))
         else:
             object.__setattr__(self, "outcomes", _sorted_finite(self.outcomes, "outcomes"))
+
+    @classmethod
+    def from_history(
+        cls, history: ErrorHistory, *, prediction: float, weight: float = 1.0
+    ) -> OutcomeDistribution:
+        """Build the error form around ``prediction`` in O(1): the history is already sorted.
+
+        This is the per-update path (a new prediction, a new known day): nothing is copied or
+        sorted again.
+
+        Raises:
+            ValueError: a non-positive or non-finite prediction or weight.
+        """
+        return cls._sorted(history.errors, prediction=prediction, weight=weight)
+
+    def reweighted(self, *, prediction: float, weight: float) -> OutcomeDistribution:
+        """Return the same errors around another prediction and weight, in O(1).
+
+        Raises:
+            ValueError: this is an explicit-outcome distribution, or a bad prediction/weight.
+        """
+        if self.outcomes is not None:
+            raise ValueError("an explicit-outcome distribution has no errors to reweight")
+        return self._sorted(self.errors, prediction=prediction, weight=weight)
+
+    @classmethod
+    def _sorted(
+        cls, errors: tuple[float, ...], *, prediction: float, weight: float
+    ) -> OutcomeDistribution:
+        """Construct from errors known to be sorted and finite, skipping the O(n) checks."""
+        _check_scale(prediction, weight)
+        dist = object.__new__(cls)
+        object.__setattr__(dist, "errors", errors)
+        object.__setattr__(dist, "prediction", prediction)
+        object.__setattr__(dist, "weight", weight)
+        object.__setattr__(dist, "outcomes", None)
+        return dist
 
     @classmethod
     def from_outcomes(
@@ -162,6 +196,13 @@ class OutcomeDistribution:
         """Return P(lo ≤ X ≤ hi), inclusive at both ends (zero when ``lo > hi``)."""
         count = self.count_above(lo, inclusive=True) - self.count_above(hi)
         return Fraction(max(count, 0), self.n)
+
+
+def _check_scale(prediction: float, weight: float) -> None:
+    if not (math.isfinite(prediction) and prediction > 0):
+        raise ValueError(f"prediction must be a positive number, got {prediction!r}")
+    if not (math.isfinite(weight) and weight > 0):
+        raise ValueError(f"weight must be a positive number, got {weight!r}")
 
 
 def _no_quote(market: Market, reason: str) -> Valuation:
