@@ -174,3 +174,40 @@ def test_invariants(steps):
     with pytest.raises(InvariantError):
         for name, args in steps:
             getattr(m, name)(*args)
+
+
+def test_read_begun_before_a_cancel_does_not_revive_it():
+    """An order cancelled while a REST read was in flight stays gone when the read lands."""
+    m = OrderMirror()
+    m.on_create_sent(req(), 0)
+    m.on_ack(ack(), 1)
+    since = m.mark()
+    m.on_cancel_sent("o1")
+    m.on_cancelled("o1")
+    m.on_resync([order()], now_ms=2, since=since)
+    assert m.resting() == [] and m.get("o1") is None
+
+
+def test_read_begun_before_a_create_does_not_drop_it():
+    """An order placed after a REST read began is kept although the read does not show it."""
+    m = OrderMirror(pending_timeout_ms=0)
+    since = m.mark()
+    m.on_create_sent(req(), 100_000)
+    m.on_ack(ack(), 100_001)
+    assert m.on_resync([], now_ms=200_000, since=since) == []
+    assert [o.order_id for o in m.resting()] == ["o1"]
+    assert [o.client_order_id for o in m.on_resync([], now_ms=200_000, since=m.mark())] == ["c1"]
+
+
+def test_read_begun_before_an_amend_keeps_the_new_price():
+    """A REST read older than an amend does not put the old price back."""
+    m = OrderMirror()
+    m.on_create_sent(req(), 0)
+    m.on_ack(ack(), 1)
+    since = m.mark()
+    m.on_amend_sent("o1")
+    m.on_amended("o1", price=4600, ack=ack(remaining=1000))
+    m.on_resync([order(price=4400)], now_ms=2, since=since)
+    assert [o.price for o in m.resting()] == [4600]
+    m.on_resync([order(price=4500)], now_ms=3, since=m.mark())
+    assert [o.price for o in m.resting()] == [4500]

@@ -142,6 +142,10 @@ class Balance:
 # * A REST read of resting orders replaces the resting set, except for creates still in
 #   flight (and orders acknowledged within the grace window), which stay until confirmed
 #   or timed out, since REST reads can lag the matching engine (kalshi-api.md §8).
+# * Every transition advances a logical clock (``mark()`` reads it). A read that began at
+#   mark ``m`` (``on_resync(..., since=m)``) cannot revive an order that ended after ``m``,
+#   overwrite an order changed after ``m``, or drop an order changed after ``m``: what we
+#   learnt while the read was in flight is newer than the read.
 # * Positions are the net YES count per market: a bid fill adds, an ask fill subtracts.
 
 
@@ -185,6 +189,7 @@ class _Entry:
     since_ms: int
     confirmed: bool = False
     amending: bool = False
+    changed: int = 0
 
     @property
     def filled(self) -> int:
@@ -214,11 +219,24 @@ class OrderMirror:
         self._timeout = pending_timeout_ms
         self._by_cid: dict[str, _Entry] = {}
         self._by_id: dict[str, _Entry] = {}
-        self._done_ids: set[str] = set()
+        self._done_ids: dict[str, int] = {}  # order_id → mark when it ended
+        self._mark = 0
         self._trades: set[str] = set()
         self._positions: dict[str, int] = {}
 
     # -- queries -----------------------------------------------------------------------
+
+    def mark(self) -> int:
+        """Return the logical time now: pass it as ``since`` to the resync of a read begun now."""
+        return self._mark
+
+    def _touch(self, e: _Entry) -> None:
+        self._mark += 1
+        e.changed = self._mark
+
+    def _ended(self, order_id: str) -> None:
+        self._mark += 1
+        self._done_ids[order_id] = self._mark
 
     def get(self, key: str) -> MirrorOrder | None:
         """Return the live order with this order_id or client_order_id, or None."""
@@ -272,6 +290,7 @@ class OrderMirror:
             side=request.side, price=request.price, initial=request.count, reported_filled=0,
             fill_sum=0, state=MirrorState.PENDING, since_ms=now_ms,
         )
+        self._touch(self._by_cid[request.client_order_id])
 
     def _link(self, e: _Entry, order_id: str) -> None:
         if e.order_id is not None and e.order_id != order_id:
@@ -286,9 +305,10 @@ class OrderMirror:
         self._by_cid.pop(e.client_order_id, None)
         if e.order_id is not None:
             self._by_id.pop(e.order_id, None)
-            self._done_ids.add(e.order_id)
+            self._ended(e.order_id)
 
     def _report(self, e: _Entry, *, remaining: int | None, filled: int | None) -> None:
+        self._touch(e)
         if filled is not None:
             e.reported_filled = max(e.reported_filled, filled)
         if remaining is not None and filled is not None:
@@ -333,7 +353,7 @@ class OrderMirror:
         e = self._by_id.get(order.order_id) or self._by_cid.get(order.client_order_id)
         if e is None:
             if order.status is not OrderStatus.RESTING:
-                self._done_ids.add(order.order_id)
+                self._ended(order.order_id)
                 return
             e = self._adopt(order, now_ms=0)
             e.confirmed = False
@@ -358,6 +378,7 @@ class OrderMirror:
         )
         self._by_cid[order.client_order_id] = e
         self._by_id[order.order_id] = e
+        self._touch(e)
         return e
 
     def on_fill(self, fill: Fill) -> bool:
@@ -393,6 +414,7 @@ class OrderMirror:
             state = e.state if e is not None else "unknown"
             raise InvariantError(f"amend of order {order_id} in state {state}")
         e.amending = True
+        self._touch(e)
 
     def on_amended(self, order_id: str, *, price: int, ack: WriteAck) -> None:
         """Apply a successful amend or decrease: the new price and the acknowledged counts.
@@ -421,6 +443,7 @@ class OrderMirror:
             state = e.state if e is not None else "unknown"
             raise InvariantError(f"cancel of order {order_id} in state {state}")
         e.state = MirrorState.CANCELLING
+        self._touch(e)
 
     def on_cancelled(self, order_id: str) -> None:
         """Record that ``order_id`` is gone (cancel acknowledged, or 404 on cancel)."""
@@ -428,7 +451,7 @@ class OrderMirror:
         if e is not None:
             self._finish(e)
         else:
-            self._done_ids.add(order_id)
+            self._ended(order_id)
 
     def on_error(
         self, exc: BaseException, *, client_order_id: str | None = None,
@@ -445,6 +468,7 @@ class OrderMirror:
             if e is None:
                 return
             e.amending = False
+            self._touch(e)
             if isinstance(exc, NotFound):
                 self._finish(e)
             elif e.state is MirrorState.CANCELLING:
@@ -458,11 +482,19 @@ class OrderMirror:
                 return
             del self._by_cid[client_order_id]
 
-    def on_resync(self, orders: Iterable[Order], now_ms: int) -> list[MirrorOrder]:
+    def on_resync(
+        self, orders: Iterable[Order], now_ms: int, *, since: int | None = None
+    ) -> list[MirrorOrder]:
         """Replace the resting set with a REST read of our resting orders.
 
         Pending creates (and orders acknowledged less than ``pending_timeout_ms`` ago) that
         the read does not show are kept; older ones are dropped.
+
+        Args:
+            orders: our resting orders as the exchange reported them.
+            now_ms: monotonic milliseconds (for the pending grace window).
+            since: `mark()` when the read began; what changed after it is newer than the
+                read and wins over it. None: the read is newer than everything we know.
 
         Returns:
             The orders dropped because the exchange no longer shows them.
@@ -472,21 +504,29 @@ class OrderMirror:
             if order.status is not OrderStatus.RESTING:
                 continue
             seen.add(order.client_order_id)
-            self._done_ids.discard(order.order_id)
+            ended = self._done_ids.get(order.order_id)
+            if ended is not None and since is not None and ended > since:
+                continue  # it ended while the read was in flight
+            self._done_ids.pop(order.order_id, None)
             e = self._by_id.get(order.order_id) or self._by_cid.get(order.client_order_id)
             if e is None:
                 e = self._adopt(order, now_ms=now_ms)
             self._link(e, order.order_id)
+            e.confirmed = True
+            if since is not None and e.changed > since:
+                continue  # we heard of a newer state of it meanwhile
             if e.state is MirrorState.PENDING:
                 e.state = MirrorState.RESTING
             e.price = order.price
             e.reported_filled = order.filled
             e.fill_sum = min(e.fill_sum, order.filled)
             e.initial = order.filled + order.remaining
-            e.confirmed = True
+            self._touch(e)
         dropped = []
         for cid, e in list(self._by_cid.items()):
             if cid in seen:
+                continue
+            if since is not None and e.changed > since:
                 continue
             fresh = not e.confirmed and now_ms - e.since_ms < self._timeout
             if fresh and e.state in (MirrorState.PENDING, MirrorState.RESTING):
