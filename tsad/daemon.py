@@ -243,6 +243,6 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
             errors=dict(engine.stats.errors),
             fills=engine.stats.fills,
             events=engine.stats.events,
-            resting=len(engine.live),
+            resting=len(engine.mirror.live()),
         )
     return 0

@@ -7,7 +7,8 @@ Rules (what the engine guarantees, h11-style):
    One task consumes it; nothing else mutates trading state, so there are no locks.
 2. Nothing is placed before the startup picture is complete (exchange status, the event,
    our resting orders, positions, and a fresh book for every market).
-3. At most one request is in flight per (market, side); reconcile never plans a second.
+3. Our orders live in the core's `OrderMirror` (pending / resting / cancelling / done).
+   At most one request is in flight per (market, side); reconcile never plans a second.
 4. Every write is journaled as an intent *before* it is sent and its outcome right after.
    ``client_order_id`` is deterministic (prefix, market, side, journaled generation), so a
    retry after a timeout reuses the same id and the exchange refuses a duplicate.
@@ -52,7 +53,17 @@ from tsad.journal import Decision, Journal
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
 from tsad.market import Event, Market, Valuation
-from tsad.orders import BookSide, Fill, Order, OrderStatus, Position, WriteAck
+from tsad.orders import (
+    BookSide,
+    Fill,
+    MirrorOrder,
+    MirrorState,
+    Order,
+    OrderMirror,
+    OrderStatus,
+    Position,
+    WriteAck,
+)
 
 
 __all__ = [
@@ -77,6 +88,11 @@ _COOLDOWN_MAX = 30.0
 # Exchange status polls, seconds: while trading is paused, and otherwise.
 _STATUS_POLL_PAUSED = 2.0
 _STATUS_POLL = 30.0
+
+# Asking for a next event that is not listed yet: first retry delay and cap, in seconds
+# (Kalshi lists next week's event hours after the previous one closes).
+_ROLL_RETRY_MIN = 5.0
+_ROLL_RETRY_MAX = 300.0
 
 # A resync reads fills this far back (seconds) before the previous read, for clock skew.
 _FILL_LOOKBACK = 300
@@ -167,20 +183,6 @@ class Intent:
     filled: int = 0
 
 
-@dataclass(slots=True, kw_only=True)
-class Live:
-    """One of our orders believed to be resting, with the local change stamp."""
-
-    order_id: str
-    client_order_id: str
-    ticker: str
-    side: BookSide
-    price: int
-    remaining: int
-    filled: int
-    stamp: int
-
-
 @dataclass(slots=True)
 class EngineStats:
     """Counters for the cycle summary line and the final summary at shutdown."""
@@ -244,16 +246,13 @@ class Engine:
         self.event: Event | None = None
         self.markets: dict[str, Market] = {}
         self.books: dict[str, BookTop] = {}
-        self.live: dict[str, Live] = {}
-        self.in_flight: dict[Key, Intent] = {}
-        self.positions: dict[str, int] = {}
+        self.mirror = OrderMirror()
         self.valuations: dict[str, Valuation] = {}
         self.pull_reasons: dict[str, str] = {}
         self.trading_active = True
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self.stopping = False
-        self._stamp = 0
         self._dirty = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_pending = False
@@ -269,14 +268,13 @@ class Engine:
         self._last_status_log = 0.0
         self._pending_fills_since_resync = False
         self._ready_deadline = float("inf")
-        # Orders we saw end (cancelled, filled) → the stamp when they ended, so a REST read
-        # that began earlier cannot bring them back.
-        self._gone: dict[str, int] = {}
         # Keys whose last write failed: no new request until the monotonic time given, with
         # the delay doubling per consecutive failure, so a refusing exchange sees no storm.
         self._cooldown: dict[Key, tuple[float, float]] = {}
         self._last_fill_read = 0
         self._last_status_poll = 0.0
+        self._roll_retry_at = 0.0
+        self._roll_delay = 0.0
         self._stop_cancels_done = False
         self._predictions: dict[date, float] = {}
 
@@ -300,13 +298,16 @@ class Engine:
         orders = await self.exchange.list_orders(event_ticker=event.event_ticker, status="resting")
         self._adopt(orders)
         positions = await self.exchange.list_positions(event_ticker=event.event_ticker)
-        self.positions = {p.ticker: p.position for p in positions if p.ticker in self.markets}
+        for p in positions:
+            if p.ticker in self.markets:
+                self.mirror.set_position(p.ticker, p.position)
         fills = await self.exchange.list_fills()
         new = sum(1 for f in fills if self.journal.record_fill(f))
         unresolved = self.journal.unresolved_intents()
         for row in unresolved:
             # The read-back above is the truth: adopted if it rests, otherwise it is not there.
-            adopted = any(lv.client_order_id == row.client_order_id for lv in self.live.values())
+            adopted = row.client_order_id is not None and (
+                self.mirror.get(row.client_order_id) is not None)
             self.journal.record_result(
                 row.id, "ok" if adopted else "error", order_id=row.order_id,
                 detail="resolved at startup by reading orders back"
@@ -318,8 +319,8 @@ class Engine:
             "engine.started",
             event_ticker=event.event_ticker,
             markets=len(self.markets),
-            adopted=len(self.live),
-            positions=sum(1 for v in self.positions.values() if v),
+            adopted=len(self.mirror.live()),
+            positions=len(self.mirror.positions()),
             fills_new=new,
             unresolved_intents=len(unresolved),
             trading_active=self.trading_active,
@@ -329,45 +330,52 @@ class Engine:
         self.event = event
         self.markets = {m.ticker: m for m in event.markets}
         self.books = {t: BookTop() for t in self.markets}
-        self.live = {}
-        self.in_flight = {}
-        self.positions = {}
+        self.mirror = OrderMirror()
         self.valuations = {}
 
-    def _forget(self, order_id: str, status: OrderStatus = OrderStatus.CANCELED) -> None:
-        """Drop an order that ended; remember when, so an older REST read can't revive it."""
-        self._stamp += 1
-        self._gone[order_id] = self._stamp
-        lv = self.live.pop(order_id, None)
-        if lv is not None:
-            self._record(lv, status)
+    @property
+    def in_flight(self) -> set[Key]:
+        """The (market, side) keys with a write awaiting its outcome."""
+        return self.mirror.in_flight_keys()
 
-    def _record(self, lv: Live, status: OrderStatus = OrderStatus.RESTING) -> None:
-        """Keep the journal's view of our orders current (for ``tsad report``)."""
+    def _now_ms(self) -> int:
+        return int(self.clock.monotonic() * 1000)
+
+    def _journal_order(
+        self, before: MirrorOrder | None, order_id: str | None, gone: OrderStatus
+    ) -> None:
+        """Keep the journal's view of one order current (for ``tsad report``).
+
+        Args:
+            before: the mirror's view before the change (used if the order is now gone).
+            order_id: the order.
+            gone: the status to record if the order is no longer live.
+        """
+        if order_id is None:
+            return
+        mo = self.mirror.get(order_id)
+        status = OrderStatus.RESTING
+        if mo is None:
+            mo, status = before, gone
+        if mo is None or mo.order_id is None:
+            return
         resting = status is OrderStatus.RESTING
         self.journal.record_orders([Order(
-            order_id=lv.order_id, client_order_id=lv.client_order_id, ticker=lv.ticker,
-            side=lv.side, price=lv.price, remaining=lv.remaining if resting else 0,
-            filled=lv.filled, initial=lv.filled + lv.remaining, status=status,
+            order_id=mo.order_id, client_order_id=mo.client_order_id, ticker=mo.ticker,
+            side=mo.side, price=mo.price, remaining=mo.remaining if resting else 0,
+            filled=mo.filled, initial=mo.filled + mo.remaining, status=status,
         )])
 
-    def _adopt(self, orders: Iterable[Order]) -> None:
+    def _ours(self, orders: Iterable[Order]) -> list[Order]:
         prefix = self.config.exchange.client_order_prefix
-        for o in orders:
-            if o.ticker not in self.markets or not reconcile.is_ours(o.client_order_id, prefix):
-                continue
-            self.journal.record_orders([o])
-            self._stamp += 1
-            self.live[o.order_id] = Live(
-                order_id=o.order_id,
-                client_order_id=o.client_order_id,
-                ticker=o.ticker,
-                side=o.side,
-                price=o.price,
-                remaining=o.remaining,
-                filled=o.filled,
-                stamp=self._stamp,
-            )
+        return [o for o in orders
+                if o.ticker in self.markets and reconcile.is_ours(o.client_order_id, prefix)]
+
+    def _adopt(self, orders: Iterable[Order]) -> None:
+        ours = self._ours(orders)
+        self.mirror.on_resync(ours, self._now_ms())
+        if ours:
+            self.journal.record_orders(ours)
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -507,44 +515,26 @@ class Engine:
 
     def _on_fill(self, ev: FillMsg) -> None:
         fill = ev.fill
-        if fill.ticker not in self.markets:
-            return
-        if not self.journal.record_fill(fill):
-            return
+        if fill.ticker not in self.markets or not self.journal.record_fill(fill):
+            return  # another week's market, or a fill already journaled
         self.stats.fills += 1
-        signed = fill.count if fill.side is BookSide.BID else -fill.count
-        post = ev.post_position
-        self.positions[fill.ticker] = (
-            post if post is not None else self.positions.get(fill.ticker, 0) + signed
-        )
+        before = self.mirror.get(fill.order_id)
+        self.mirror.on_fill(fill)
+        if ev.post_position is not None:  # authoritative (kalshi-api.md §5.5)
+            self.mirror.set_position(fill.ticker, ev.post_position)
         self._pending_fills_since_resync = True
-        for lv in self.live.values():
-            if lv.order_id == fill.order_id:
-                lv.remaining = max(0, lv.remaining - fill.count)
-                lv.filled += fill.count
-                self._stamp += 1
-                lv.stamp = self._stamp
-                if lv.remaining == 0:
-                    self._forget(lv.order_id, OrderStatus.EXECUTED)
-                else:
-                    self._record(lv)
-                break
+        self._journal_order(before, fill.order_id, OrderStatus.EXECUTED)
         log.info("order.filled", ticker=fill.ticker, side=fill.side.value, price=fill.price,
                  count=fill.count, trade_id=fill.trade_id,
-                 position=self.positions[fill.ticker])
+                 position=self.mirror.position(fill.ticker))
         self._dirty = True
 
     def _on_user_order(self, ev: UserOrderMsg) -> None:
         order = ev.order
-        lv = self.live.get(order.order_id)
-        if lv is None:
+        if not self._ours([order]):
             return
-        if order.status is not OrderStatus.RESTING or order.remaining == 0:
-            self._forget(order.order_id, order.status)
-        else:
-            lv.price, lv.remaining, lv.filled = order.price, order.remaining, order.filled
-            self._record(lv)
-        self._stamp += 1
+        self.mirror.on_user_order(order)
+        self.journal.record_orders([order])
         self._dirty = True
 
     def _on_lifecycle(self, ev: LifecycleMsg) -> None:
@@ -633,8 +623,6 @@ class Engine:
     def _on_write_done(self, ev: WriteDone) -> None:
         it = ev.intent
         key = (it.ticker, it.side)
-        if self.in_flight.get(key) is it:
-            del self.in_flight[key]
         self._dirty = True
         if ev.error is None and ev.ack is not None:
             self._cooldown.pop(key, None)
@@ -652,13 +640,27 @@ class Engine:
         outcome = "ambiguous" if isinstance(err, AmbiguousOutcome) else "error"
         self.journal.record_result(it.intent_id, outcome, order_id=it.order_id,
                                    detail=f"{kind}: {err}")
+        # The mirror forgets a refused create, keeps an ambiguous one pending until a read
+        # resolves it, and forgets an order a 404 says is gone.
+        before = self.mirror.get(it.order_id) if it.order_id else None
+        if it.kind == "create":
+            self.mirror.on_error(err, client_order_id=it.client_order_id)
+        else:
+            self.mirror.on_error(err, order_id=it.order_id)
         if isinstance(err, NotFound) and it.order_id:
-            # The order is already gone (filled or cancelled): forget it, read back.
-            self._forget(it.order_id)
+            # Already gone (filled or cancelled): read back to learn which.
+            self._journal_order(before, it.order_id, OrderStatus.CANCELED)
             self._request_resync()
         elif isinstance(err, OrderRejected):
             code = (err.code or "").lower()
-            if "pause" in code or "inactive" in code or "closed" in code:
+            market = self.markets.get(it.ticker)
+            if market is None or (market.close_time is not None
+                                  and self.clock.now() >= market.close_time):
+                # Past close_time Kalshi refuses every write there (cancels too) and cancels
+                # what rests itself: forget the order; this is not an exchange pause.
+                if it.order_id:
+                    self.mirror.on_cancelled(it.order_id)
+            elif "pause" in code or "inactive" in code or "closed" in code:
                 self.trading_active = False
                 self._request_status()
             log.warning("order.rejected", ticker=it.ticker, kind=it.kind, code=err.code,
@@ -673,43 +675,31 @@ class Engine:
             self._request_resync()
 
     def _apply_ack(self, it: Intent, ack: WriteAck) -> None:
-        self._stamp += 1
+        now_ms = self._now_ms()
         if it.kind == "create":
-            remaining = ack.remaining if ack.remaining is not None else (it.count or 0)
-            if remaining > 0:
-                self.live[ack.order_id] = Live(
-                    order_id=ack.order_id,
-                    client_order_id=ack.client_order_id or it.client_order_id or "",
-                    ticker=it.ticker, side=it.side, price=it.price or 0,
-                    remaining=remaining, filled=ack.filled or 0, stamp=self._stamp,
-                )
-                self._record(self.live[ack.order_id])
+            self.mirror.on_ack(ack, now_ms)
+            self._journal_order(None, ack.order_id, OrderStatus.EXECUTED)
             log.info("order.created", ticker=it.ticker, side=it.side.value, price=it.price,
-                     count=remaining, client_order_id=it.client_order_id)
-        elif it.kind == "cancel":
-            self._forget(it.order_id or "")
+                     count=it.count, client_order_id=it.client_order_id)
+            return
+        assert it.order_id is not None
+        before = self.mirror.get(it.order_id)
+        if it.kind == "cancel":
+            self.mirror.on_cancelled(it.order_id)
+            self._journal_order(before, it.order_id, OrderStatus.CANCELED)
             log.info("order.cancelled", ticker=it.ticker, side=it.side.value)
-        else:
-            lv = self.live.get(it.order_id or "")
-            if lv is None:
-                return
-            if it.kind == "amend" and it.price is not None:
-                lv.price = it.price
-                if ack.remaining is not None:
-                    lv.remaining = ack.remaining
-                elif it.count is not None:
-                    lv.remaining = it.count - lv.filled
-            elif it.kind == "decrease":
-                lv.remaining = ack.remaining if ack.remaining is not None else (it.count or 0)
-            if ack.client_order_id:
-                lv.client_order_id = ack.client_order_id
-            lv.stamp = self._stamp
-            if lv.remaining <= 0:
-                self._forget(lv.order_id)
-            else:
-                self._record(lv)
-            log.info("order.amended" if it.kind == "amend" else "order.decreased",
-                     ticker=it.ticker, side=it.side.value, price=lv.price, count=it.count)
+            return
+        # Amend / decrease: the V2 answer omits counts unless they changed; the request says
+        # what they are now (an amend's count is the new total, a decrease's the remainder).
+        remaining = ack.remaining
+        if remaining is None and it.count is not None:
+            filled = before.filled if before is not None else it.filled
+            remaining = it.count - filled if it.kind == "amend" else it.count
+        price = it.price if it.price is not None else (before.price if before else 0)
+        self.mirror.on_amended(it.order_id, price=price, ack=replace(ack, remaining=remaining))
+        self._journal_order(before, ack.order_id, OrderStatus.EXECUTED)
+        log.info("order.amended" if it.kind == "amend" else "order.decreased",
+                 ticker=it.ticker, side=it.side.value, price=price, count=remaining)
 
     def _on_resync_done(self, ev: ResyncDone) -> None:
         self._resync_pending = False
@@ -721,42 +711,19 @@ class Engine:
             self.stats.fills += len(missed)
             log.warning("resync.fills_recovered", count=len(missed),
                         trade_ids=[f.trade_id for f in missed][:20])
-        prefix = self.config.exchange.client_order_prefix
-        rest = {
-            o.order_id: o
-            for o in ev.orders
-            if o.ticker in self.markets and reconcile.is_ours(o.client_order_id, prefix)
-        }
-        added = removed = 0
-        # Local changes newer than the read win (an ack that landed while we were reading).
-        for oid, lv in list(self.live.items()):
-            if oid not in rest and lv.stamp <= ev.started_at:
-                del self.live[oid]
-                removed += 1
-        for oid, o in rest.items():
-            known = self.live.get(oid)
-            if known is None:
-                if self._gone.get(oid, -1) > ev.started_at or any(
-                    i.order_id == oid or i.client_order_id == o.client_order_id
-                    for i in self.in_flight.values()
-                ):
-                    continue  # removed or being created after the read began: local wins
-                self._stamp += 1
-                self.live[oid] = Live(
-                    order_id=oid, client_order_id=o.client_order_id, ticker=o.ticker,
-                    side=o.side, price=o.price, remaining=o.remaining, filled=o.filled,
-                    stamp=self._stamp,
-                )
-                added += 1
-            elif known.stamp <= ev.started_at:
-                known.price, known.remaining, known.filled = o.price, o.remaining, o.filled
-        self._gone = {k: v for k, v in self._gone.items() if v > ev.started_at}
+        ours = self._ours(ev.orders)
+        known = {o.order_id for o in self.mirror.live()}
+        # What changed after the read began (ev.started_at) is newer than the read: kept.
+        dropped = self.mirror.on_resync(ours, self._now_ms(), since=ev.started_at)
+        added = [o.order_id for o in ours if o.order_id not in known]
+        if ours:
+            self.journal.record_orders(ours)
         if ev.positions is not None and not self._pending_fills_since_resync:
-            self.positions = {
-                p.ticker: p.position for p in ev.positions if p.ticker in self.markets
-            }
-        if added or removed:
-            log.warning("resync.corrected", added=added, removed=removed)
+            rest = {p.ticker: p.position for p in ev.positions}
+            for t in self.markets:
+                self.mirror.set_position(t, rest.get(t, 0))
+        if added or dropped:
+            log.warning("resync.corrected", added=len(added), removed=len(dropped))
         self._dirty = True
 
     def _on_status_checked(self, ev: StatusChecked) -> None:
@@ -771,8 +738,11 @@ class Engine:
     def _on_rolled_over(self, ev: RolledOver) -> None:
         self._roll_pending = False
         if ev.event is None:
-            log.warning("event.roll_failed", error=str(ev.error))
+            self._roll_delay = min(_ROLL_RETRY_MAX, max(_ROLL_RETRY_MIN, self._roll_delay * 2))
+            self._roll_retry_at = self.clock.monotonic() + self._roll_delay
+            log.warning("event.roll_failed", error=str(ev.error), retry_in_s=self._roll_delay)
             return
+        self._roll_delay = 0.0
         old = self.event.event_ticker if self.event else None
         self._set_event(ev.event)
         self._revalue()
@@ -797,13 +767,14 @@ class Engine:
             if v is None or m.status not in ("active", "open") or not top.fresh:
                 continue
             q = quoting.desired_quote(
-                v, m, policy, position=self.positions.get(t, 0),
+                v, m, policy, position=self.mirror.position(t),
                 best_bid=top.best_bid, best_ask=top.best_ask,
             )
             if isinstance(q, quoting.Quote):
                 out.append(q)
         approved, violations = risk.check_quotes(
-            out, self._position_objs(), self._resting_orders(), self.config.risk_limits(),
+            # Pending creates count as resting: worst case, they land.
+            out, self._position_objs(), self.mirror.live(), self.config.risk_limits(),
             markets=list(self.markets.values()),
         )
         for viol in violations:
@@ -822,11 +793,11 @@ class Engine:
         frozen = self._frozen_tickers() if not self.pull_reasons and not self.stopping else set()
         live = [
             reconcile.LiveOrder(
-                order_id=lv.order_id, client_order_id=lv.client_order_id, ticker=lv.ticker,
-                side=lv.side, price=lv.price, remaining=lv.remaining, filled=lv.filled,
+                order_id=mo.order_id, client_order_id=mo.client_order_id, ticker=mo.ticker,
+                side=mo.side, price=mo.price, remaining=mo.remaining, filled=mo.filled,
             )
-            for lv in self.live.values()
-            if lv.ticker not in frozen
+            for mo in self.mirror.resting()
+            if mo.order_id is not None and mo.ticker not in frozen
         ]
         now_m = self.clock.monotonic()
         cooling = {k for k, (until, _) in self._cooldown.items() if until > now_m}
@@ -850,7 +821,7 @@ class Engine:
                 "reconcile.cycle",
                 cycle=self.stats.cycles,
                 quoted=len(desired),
-                resting=len(self.live),
+                resting=len(self.mirror.resting()),
                 in_flight=len(self.in_flight),
                 pulled=sorted(self.pull_reasons) or None,
                 latency_ms=round(elapsed_ms, 3),
@@ -862,7 +833,6 @@ class Engine:
         if not (plan.cancels or plan.amends or plan.decreases or plan.creates):
             return counts
         cfg = self.config
-        tv = {q.ticker: q for q in desired}
         decisions = [
             Decision(ticker=q.ticker, side=q.side, true_value=q.true_value, price=q.price,
                      count=q.count)
@@ -873,53 +843,57 @@ class Engine:
             cycle, decisions, config_version=cfg.version,
             prediction_version=self._prediction_version,
         )
+        now_ms = self._now_ms()
         for c in plan.cancels:
-            lv = self.live.get(c.order_id)
-            if lv is None or (lv.ticker, lv.side) in self.in_flight:
+            mo = self.mirror.get(c.order_id)
+            if mo is None or mo.state is not MirrorState.RESTING:
                 continue
-            it = self._intent("cancel", lv.ticker, lv.side, order_id=lv.order_id,
-                              client_order_id=lv.client_order_id)
-            self._send(it, self.exchange.cancel_order(lv.order_id))
+            it = self._intent("cancel", mo.ticker, mo.side, order_id=c.order_id,
+                              client_order_id=mo.client_order_id)
+            self.mirror.on_cancel_sent(c.order_id)
+            self._send(it, self.exchange.cancel_order(c.order_id))
             counts["cancels"] += 1
         for a in plan.amends:
-            lv = self.live.get(a.order_id)
-            if lv is None or (lv.ticker, lv.side) in self.in_flight:
+            mo = self.mirror.get(a.order_id)
+            if mo is None or mo.state is not MirrorState.RESTING:
                 continue
-            total = lv.filled + a.remaining
-            it = self._intent("amend", lv.ticker, lv.side, order_id=lv.order_id,
-                              client_order_id=lv.client_order_id, price=a.price, count=total,
-                              filled=lv.filled)
+            total = mo.filled + a.remaining  # V2 amend's count: filled + new remaining
+            it = self._intent("amend", mo.ticker, mo.side, order_id=a.order_id,
+                              client_order_id=mo.client_order_id, price=a.price, count=total,
+                              filled=mo.filled)
+            self.mirror.on_amend_sent(a.order_id)
             self._send(it, self.exchange.amend_order(
-                lv.order_id, ticker=lv.ticker, side=lv.side.value, price=a.price, count=total,
-                client_order_id=lv.client_order_id))
+                a.order_id, ticker=mo.ticker, side=mo.side.value, price=a.price, count=total,
+                client_order_id=mo.client_order_id))
             counts["amends"] += 1
         for d in plan.decreases:
-            lv = self.live.get(d.order_id)
-            if lv is None or (lv.ticker, lv.side) in self.in_flight:
+            mo = self.mirror.get(d.order_id)
+            if mo is None or mo.state is not MirrorState.RESTING:
                 continue
-            it = self._intent("decrease", lv.ticker, lv.side, order_id=lv.order_id,
-                              client_order_id=lv.client_order_id, count=d.reduce_to)
-            self._send(it, self.exchange.decrease_order(lv.order_id, reduce_to=d.reduce_to))
+            it = self._intent("decrease", mo.ticker, mo.side, order_id=d.order_id,
+                              client_order_id=mo.client_order_id, price=mo.price,
+                              count=d.reduce_to, filled=mo.filled)
+            self.mirror.on_amend_sent(d.order_id)
+            self._send(it, self.exchange.decrease_order(d.order_id, reduce_to=d.reduce_to))
             counts["decreases"] += 1
+        busy = self.mirror.in_flight_keys()
         for req in plan.creates:
-            key = (req.ticker, req.side)
-            if key in self.in_flight:
+            if (req.ticker, req.side) in busy:
                 continue
             gen = self.journal.next_generation(req.ticker, req.side.value)
             coid = reconcile.client_order_id(
                 cfg.exchange.client_order_prefix, self.event.event_ticker if self.event else "",
                 req.ticker, req.side, gen,
             )
-            q = tv.get(req.ticker)
             request = replace(
                 req, client_order_id=coid, post_only=cfg.quoting.post_only,
                 self_trade_prevention_type=cfg.quoting.self_trade_prevention,
             )
             it = self._intent("create", req.ticker, req.side, client_order_id=coid,
                               price=req.price, count=req.count)
+            self.mirror.on_create_sent(request, now_ms)
             self._send(it, self.exchange.create_order(request))
             counts["creates"] += 1
-            del q
         for k, n in counts.items():
             if n:
                 self.stats.writes[k] = self.stats.writes.get(k, 0) + n
@@ -932,9 +906,7 @@ class Engine:
             config_version=self.config.version,
             prediction_version=self._prediction_version, cycle=self.stats.cycles,
         )
-        it = Intent(intent_id=intent_id, kind=kind, ticker=ticker, side=side, **kw)
-        self.in_flight[(ticker, side)] = it
-        return it
+        return Intent(intent_id=intent_id, kind=kind, ticker=ticker, side=side, **kw)
 
     def _send(self, it: Intent, call: Coroutine[Any, Any, WriteAck]) -> None:
         """Run one write concurrently; its outcome comes back on the queue as `WriteDone`."""
@@ -963,7 +935,7 @@ class Engine:
             return
         self._resync_pending = True
         self._pending_fills_since_resync = False
-        started = self._stamp
+        started = self.mirror.mark()
         event_ticker = self.event.event_ticker
         # Fills since shortly before the last read: any the websocket missed get journaled.
         now_s = int(self.clock.now().timestamp())
@@ -1009,7 +981,8 @@ class Engine:
         return self.clock.now() >= tickers.event_close_time(sunday)
 
     def _request_roll(self) -> None:
-        if self._roll_pending or self.event is None:
+        if (self._roll_pending or self.event is None
+                or self.clock.monotonic() < self._roll_retry_at):
             return
         self._roll_pending = True
         nxt = tickers.next_event_ticker(self.event.event_ticker)
@@ -1069,6 +1042,7 @@ class Engine:
         deadline = self.clock.monotonic() + 10.0
         while self.in_flight and self.clock.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll of engine state)
             await asyncio.sleep(0.02)
+        confirmed = False
         for attempt in range(5):
             try:
                 resting = [
@@ -1079,13 +1053,19 @@ class Engine:
                                          self.config.exchange.client_order_prefix)
                 ]
                 if not resting:
+                    confirmed = True
                     break
                 results = await self.exchange.batch_cancel([o.order_id for o in resting])
                 self.stats.writes["cancels"] = self.stats.writes.get("cancels", 0) + len(results)
             except ExchangeError as exc:
                 log.warning("shutdown.cancel_failed", attempt=attempt, error=str(exc))
                 await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
-        self.live.clear()
+        if confirmed:  # the exchange shows nothing of ours resting
+            for mo in self.mirror.live():
+                if mo.order_id is not None:
+                    self.mirror.on_cancelled(mo.order_id)
+        else:
+            log.error("shutdown.cancel_unconfirmed", resting=len(self.mirror.live()))
         self._stop_cancels_done = True
         await self.queue.put(Tick())
 
@@ -1102,21 +1082,13 @@ class Engine:
     # --- reporting -----------------------------------------------------------------------
 
     def _position_objs(self) -> dict[str, Position]:
-        return {t: Position(ticker=t, position=p) for t, p in self.positions.items()}
-
-    def _resting_orders(self) -> list[reconcile.LiveOrder]:
-        return [
-            reconcile.LiveOrder(order_id=lv.order_id, client_order_id=lv.client_order_id,
-                                ticker=lv.ticker, side=lv.side, price=lv.price,
-                                remaining=lv.remaining, filled=lv.filled)
-            for lv in self.live.values()
-        ]
+        return {t: Position(ticker=t, position=p) for t, p in self.mirror.positions().items()}
 
     def _log_status(self) -> None:
         log.info(
             "engine.status",
             event_ticker=self.event.event_ticker if self.event else None,
-            quoting=len(self.live),
+            resting=len(self.mirror.resting()),
             in_flight=len(self.in_flight),
             pulled=sorted(self.pull_reasons) or None,
             prediction=self._prediction,
@@ -1130,8 +1102,8 @@ class Engine:
         """A one-line status for ``systemctl status``."""
         pulled = ",".join(sorted(self.pull_reasons))
         return (
-            f"{self.event.event_ticker if self.event else '-'}: {len(self.live)} resting, "
-            f"{sum(1 for p in self.positions.values() if p)} positions"
+            f"{self.event.event_ticker if self.event else '-'}: "
+            f"{len(self.mirror.resting())} resting, {len(self.mirror.positions())} positions"
             + (f", quotes pulled ({pulled})" if pulled else "")
         )
 

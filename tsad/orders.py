@@ -269,6 +269,10 @@ class OrderMirror:
         """Return our net position in ``ticker`` (count units; > 0 long YES)."""
         return self._positions.get(ticker, 0)
 
+    def positions(self) -> dict[str, int]:
+        """Return every non-zero net position by ticker (count units)."""
+        return {t: p for t, p in self._positions.items() if p}
+
     def set_position(self, ticker: str, position: int) -> None:
         """Set a position from an authoritative source (REST read, ``post_position``)."""
         self._positions[ticker] = position
