@@ -114,6 +114,10 @@ def request_cost(method: str, path: str, *, items: int = 1) -> tuple[BucketKind,
     return "write", DEFAULT_COST
 
 
+PACING: Final = 0.95
+"""Share of the exchange's refill rate the client-side buckets use (a safety margin)."""
+
+
 class TokenBucket:
     """One exact token bucket: ``rate`` tokens/s, at most ``capacity`` tokens.
 
@@ -199,11 +203,13 @@ class Budget:
             raise ConfigError(f"exchange.tier: unknown tier {tier!r} (one of {names})") from None
         lim = limits or TIER_LIMITS[self.tier]
         clk = clock or SystemClock()
+        # Pace a little under the exchange's rate: its bucket starts refilling when our first
+        # request *arrives*, ours when it leaves, so an exact mirror can overrun by a hair.
         self.read = TokenBucket(
-            lim.read.refill_rate, lim.read.bucket_capacity, clock=clk, sleep=sleep
+            lim.read.refill_rate * PACING, lim.read.bucket_capacity, clock=clk, sleep=sleep
         )
         self.write = TokenBucket(
-            lim.write.refill_rate, lim.write.bucket_capacity, clock=clk, sleep=sleep
+            lim.write.refill_rate * PACING, lim.write.bucket_capacity, clock=clk, sleep=sleep
         )
 
     @classmethod
