@@ -467,3 +467,24 @@ async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_fact
     assert "MONOTONIC_USEC=" in messages[reload_at]
     assert any("READY=1" in m for m in messages[reload_at + 1:])
     assert "STOPPING=1" in messages[-1] or any("STOPPING=1" in m for m in messages[reload_at:])
+
+
+async def test_sigterm_during_startup_exits_promptly(workdir, sim, key_id, key_file):
+    """With the exchange unreachable, SIGTERM during startup's retries exits 0 at once."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cfg = write_config(workdir, sim, key_id, key_file)
+    text = cfg.read_text().replace(sim.rest_url, f"http://127.0.0.1:{port}/trade-api/v2")
+    cfg.write_text(text)
+    d = Daemon(cfg)
+    await d.start()
+    try:
+        await d.wait_for("rest.retry", timeout=20)
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit(timeout=10) == 0
+        assert d.events("daemon.stopped")
+    finally:
+        await d.kill()

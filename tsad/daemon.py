@@ -136,12 +136,7 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
             clock=clock, queue=queue, load_config=_load,
             on_event_change=on_event_change, on_reload=on_reload,
         )
-        await engine.start()
-        feed = Feed(
-            ep.ws_url, ep.signer, list(engine.markets), queue, clock,
-            stale_after=cfg.daemon.stale_market_seconds,
-        )
-        feed_box.append(feed)
+        early_stop = asyncio.Event()
 
         def request(ev: object) -> None:
             with contextlib.suppress(asyncio.QueueFull):
@@ -153,11 +148,31 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
 
         def on_stop(sig: signal.Signals) -> None:
             notifier.stopping()
+            early_stop.set()
             request(StopRequested(sig.name))
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, on_stop, sig)
         loop.add_signal_handler(signal.SIGHUP, on_hup)
+        stack.callback(_remove_handlers, loop)
+        # A stop during startup (say, the exchange unreachable and retrying) ends it at once:
+        # nothing has been placed yet.
+        starting = asyncio.ensure_future(engine.start())
+        stopping = asyncio.ensure_future(early_stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            log.info("daemon.stopped", during="startup")
+            return 0
+        starting.result()
+        feed = Feed(
+            ep.ws_url, ep.signer, list(engine.markets), queue, clock,
+            stale_after=cfg.daemon.stale_market_seconds,
+        )
+        feed_box.append(feed)
 
         async def ticker() -> None:
             while True:
@@ -234,8 +249,6 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
                 engine_task.cancel()
                 with contextlib.suppress(BaseException):
                     await engine_task
-            for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-                loop.remove_signal_handler(sig)
         log.info(
             "daemon.stopped",
             cycles=engine.stats.cycles,
@@ -246,3 +259,8 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
             resting=len(engine.mirror.live()),
         )
     return 0
+
+
+def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        loop.remove_signal_handler(sig)
