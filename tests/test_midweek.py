@@ -124,12 +124,27 @@ def test_realized_days_refuses(known, dist) -> None:
             {date(2026, 11, 26): 1_600_000},
             id="after-now-excluded",
         ),
-        # 2026-11-28 03:00 UTC is still 2026-11-27 in New York
+        # 2026-11-28 03:00 UTC is still Friday 2026-11-27 in New York: Thursday is the last
+        # day out (Friday's number comes with Monday's release).
         pytest.param(
-            {date(2026, 11, 27): 2_000_000, date(2026, 11, 28): 2_600_000},
+            {date(2026, 11, 26): 2_000_000, date(2026, 11, 27): 2_600_000},
             datetime(2026, 11, 28, 3, 0, tzinfo=UTC),
-            {date(2026, 11, 27): 2_000_000},
+            {date(2026, 11, 26): 2_000_000},
             id="et-date-not-utc",
+        ),
+        # Friday 08:30 ET: Thursday's number is not out until 09:00.
+        pytest.param(
+            {date(2026, 11, 25): 2_000_000, date(2026, 11, 26): 1_600_000},
+            datetime(2026, 11, 27, 13, 30, tzinfo=UTC),
+            {date(2026, 11, 25): 2_000_000},
+            id="before-release",
+        ),
+        # Sunday: no weekend release, so Thursday is still the last day known.
+        pytest.param(
+            {d: 2_000_000 for d in DATES[:6]},
+            datetime(2026, 11, 29, 18, 0, tzinfo=UTC),
+            {d: 2_000_000 for d in DATES[:4]},
+            id="weekend-no-release",
         ),
         pytest.param(
             {d: 2_000_000 for d in DATES},
@@ -140,7 +155,7 @@ def test_realized_days_refuses(known, dist) -> None:
     ],
 )
 def test_known_days(actuals, now: datetime, expected) -> None:
-    """Known days are this week's actuals dated no later than now's ET date."""
+    """Known days are this week's actuals that TSA had published by now."""
     assert known_days(actuals, DATES, now) == expected
 
 

@@ -36,6 +36,7 @@ from tsad.actuals import atomic_write_text, read_actuals
 from tsad.clock import SystemClock
 from tsad.errors import InputError, TsadError
 from tsad.holidays import FIXED_DATE_HOLIDAYS, MOVING_HOLIDAYS, holiday_date
+from tsad.midweek import RELEASE_TIME, published_through
 
 
 __all__ = [
@@ -68,7 +69,6 @@ __all__ = [
 NEW_YORK: Final = ZoneInfo("America/New_York")
 
 #: TSA's weekday release is in by about 09:00 ET (tsa-markets.md §1.3: 07:00–10:15 seen).
-RELEASE_TIME: Final = time(9, 0)
 
 #: The Kalshi market opens Monday 10:00 ET; each state's nominal information time is 10:00.
 _DECISION_TIME: Final = time(10, 0)
@@ -156,35 +156,6 @@ def week_end_sunday(day: date) -> date:
         That Sunday.
     """
     return day + timedelta(days=6 - day.weekday())
-
-
-def published_through(now: datetime) -> date:
-    """Return the last day whose TSA number is published at ``now``.
-
-    TSA publishes on weekday mornings (RELEASE_TIME, 09:00 America/New_York); each release
-    carries every day up to the day before it, so Monday's release carries Friday, Saturday
-    and Sunday, Tuesday's carries Monday, and so on (tsa-markets.md §1.3). Equivalently, a
-    day D is published on the first weekday morning after D. Holiday and weekend releases,
-    seen occasionally, are not assumed: the model errs on the side of knowing less.
-
-    Args:
-        now: an aware datetime.
-
-    Returns:
-        The latest published day.
-
-    Raises:
-        ValueError: if ``now`` is naive.
-    """
-    if now.tzinfo is None or now.utcoffset() is None:
-        raise ValueError("now must be timezone-aware")
-    local = now.astimezone(NEW_YORK)
-    release = local.date()
-    if release.weekday() >= 5 or local.time() < RELEASE_TIME:
-        release -= timedelta(days=1)
-        while release.weekday() >= 5:
-            release -= timedelta(days=1)
-    return release - timedelta(days=1)
 
 
 def state_cutoff(week_end: date, known_days: int) -> date:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import Final, Protocol
 
 from tsad.errors import ConfigError, HookError
@@ -29,12 +29,14 @@ from tsad.tickers import ET
 
 __all__ = [
     "BUILTIN_HOOKS",
+    "RELEASE_TIME",
     "Hook",
     "NamedHook",
     "WeekContext",
     "apply_hooks",
     "known_days",
     "load_hook",
+    "published_through",
     "realized_days",
     "resolve_hooks",
     "seed",
@@ -199,15 +201,47 @@ def apply_hooks(ctx: WeekContext, hooks: Sequence[NamedHook]) -> OutcomeDistribu
     return dist
 
 
+RELEASE_TIME: Final = time(9, 0)
+"""When TSA's daily release is taken to be out, America/New_York (tsa-markets.md §1.3)."""
+
+
+def published_through(now: datetime) -> date:
+    """Return the last day whose TSA number is published at ``now``.
+
+    TSA publishes on weekday mornings (RELEASE_TIME, 09:00 America/New_York); each release
+    carries every day up to the day before it, so Monday's release carries Friday, Saturday
+    and Sunday, Tuesday's carries Monday, and so on (tsa-markets.md §1.3). Equivalently, a
+    day D is published on the first weekday morning after D. Holiday and weekend releases,
+    seen occasionally, are not assumed: the model errs on the side of knowing less.
+
+    Args:
+        now: an aware datetime.
+
+    Returns:
+        The latest published day.
+
+    Raises:
+        ValueError: if ``now`` is naive.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    local = now.astimezone(ET)
+    release = local.date()
+    if release.weekday() >= 5 or local.time() < RELEASE_TIME:
+        release -= timedelta(days=1)
+        while release.weekday() >= 5:
+            release -= timedelta(days=1)
+    return release - timedelta(days=1)
+
+
 def known_days(
     actuals: Mapping[date, int], dates: Sequence[date], now: datetime
 ) -> dict[date, int]:
     """Return the actuals of this week that count as known at ``now``.
 
-    The actuals file is the source of truth: a day is known when it is present in
-    ``actuals``, is one of ``dates``, and is not after ``now``'s date in America/New_York
-    (TSA publishes a day's number the next morning, so a row for a later date can only be
-    a mistake and is ignored).
+    A day is known when it is one of ``dates``, present in ``actuals``, and already
+    published at ``now`` (`published_through`): a row for a day TSA has not released yet —
+    say a backfilled archive replayed for a past ``now`` — is not used.
 
     Args:
         actuals: daily actual numbers by date.
@@ -219,5 +253,5 @@ def known_days(
     """
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError(f"now must be an aware datetime, got naive {now.isoformat()}")
-    today = now.astimezone(ET).date()
-    return {d: actuals[d] for d in dates if d in actuals and d <= today}
+    last = published_through(now)
+    return {d: actuals[d] for d in dates if d in actuals and d <= last}
