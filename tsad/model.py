@@ -22,6 +22,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from typing import assert_never
 
 from tsad.market import Market, Outcome, StrikeType, Valuation
@@ -185,12 +186,12 @@ class OutcomeDistribution:
 
     def prob_above(self, k: float, *, inclusive: bool = False) -> Fraction:
         """Return P(X > k), or P(X ≥ k) when ``inclusive``, as an exact fraction."""
-        return Fraction(self.count_above(k, inclusive=inclusive), self.n)
+        return _share(self.count_above(k, inclusive=inclusive), self.n)
 
     def prob_below(self, k: float, *, inclusive: bool = False) -> Fraction:
         """Return P(X < k), or P(X ≤ k) when ``inclusive``: the complement of ``prob_above``."""
         n = self.n
-        return Fraction(n - self.count_above(k, inclusive=not inclusive), n)
+        return _share(n - self.count_above(k, inclusive=not inclusive), n)
 
     def prob_between(self, lo: float, hi: float) -> Fraction:
         """Return P(lo ≤ X ≤ hi), inclusive at both ends (zero when ``lo > hi``)."""
@@ -277,5 +278,36 @@ def value_market(market: Market, dist: OutcomeDistribution) -> Valuation:
 
 
 def value_markets(markets: Sequence[Market], dist: OutcomeDistribution) -> list[Valuation]:
-    """Value every market of an event with one distribution (see ``value_market``)."""
-    return [value_market(m, dist) for m in markets]
+    """Value every market of an event with one distribution (see ``value_market``).
+
+    The weekly ladder (``greater`` strikes, error form) takes an inlined path that computes
+    exactly what ``value_market`` does — the same float threshold, the same bisect — without
+    its per-market dispatch; everything else goes through ``value_market``.
+    """
+    if dist.outcomes is not None:
+        return [value_market(m, dist) for m in markets]
+    errors, p, w, n = dist.errors, dist.prediction, dist.weight, len(dist.errors)
+    out: list[Valuation] = []
+    add, valuation, greater = out.append, _valuation, StrikeType.GREATER
+    for m in markets:
+        k = m.floor_strike
+        if m.strike_type is not greater or k is None or not math.isfinite(k) or p == k:
+            add(value_market(m, dist))
+            continue
+        below = bisect_right(errors, (float(k) / p - 1) * w)  # errors with X ≤ k
+        add(valuation(m.ticker, True, n - below, n) if p > k else
+            valuation(m.ticker, False, below, n))
+    return out
+
+
+@lru_cache(maxsize=1 << 16)
+def _valuation(ticker: str, yes: bool, count: int, n: int) -> Valuation:
+    """Return the (immutable, hence shareable) valuation of a leg worth ``count / n``."""
+    return Valuation(ticker=ticker, outcome=Outcome.YES if yes else Outcome.NO,
+                     true_value=_share(count, n))
+
+
+@lru_cache(maxsize=1 << 16)
+def _share(count: int, n: int) -> Fraction:
+    """Return ``count / n`` exactly; cached, as the same few shares recur on every update."""
+    return Fraction(count, n)
