@@ -68,15 +68,35 @@ def test_open_enables_wal_and_private_permissions(tmp_path: Path) -> None:
 
 
 def test_generations_increment_and_persist_across_reopen(tmp_path: Path) -> None:
-    """Generations count up per (ticker, side) and survive a reopen."""
+    """Generations count up per (ticker, side) from the journal's base and survive a reopen."""
     path = tmp_path / "j.db"
     with Journal.open(path) as j:
-        assert [j.next_generation("T-1", BookSide.BID) for _ in range(3)] == [1, 2, 3]
-        assert j.next_generation("T-1", BookSide.ASK) == 1
-        assert j.next_generation("T-2", "bid") == 1
+        first = j.next_generation("T-1", BookSide.BID)
+        base = first - 1
+        assert [j.next_generation("T-1", BookSide.BID) for _ in range(2)] == [base + 2, base + 3]
+        assert j.next_generation("T-1", BookSide.ASK) == base + 1
+        assert j.next_generation("T-2", "bid") == base + 1
     with Journal.open(path) as j:
-        assert j.next_generation("T-1", BookSide.BID) == 4
-        assert j.next_generation("T-1", "ask") == 2
+        assert j.next_generation("T-1", BookSide.BID) == base + 4
+        assert j.next_generation("T-1", "ask") == base + 2
+
+
+def test_a_new_journal_never_reuses_an_old_ones_generations(tmp_path: Path) -> None:
+    """A replacement journal starts its generations above the old one's (time-based base)."""
+    from datetime import timedelta
+
+    from tsad.clock import SystemClock
+
+    class Later(SystemClock):
+        """The wall clock five seconds on: the replacement journal is made later."""
+
+        def now(self):
+            return super().now() + timedelta(seconds=5)
+
+    with Journal.open(tmp_path / "old.db") as old:
+        used = [old.next_generation("T-1", "bid") for _ in range(4000)]
+    with Journal.open(tmp_path / "new.db", clock=Later()) as new:
+        assert new.next_generation("T-1", "bid") > max(used)
 
 
 @pytest.mark.parametrize(
@@ -232,8 +252,9 @@ def test_intents_survive_kill_9(tmp_path: Path) -> None:
     assert proc.returncode == -9
     with Journal.open(path) as j:
         got = j.unresolved_intents()
-        assert [i.client_order_id for i in got] == ["tsad-3", "tsad-4", "tsad-5"]
-        assert j.next_generation("KXTSAW-24SEP08-A2.45", "bid") == 6
+        base = int(got[0].client_order_id.split("-")[1]) - 3
+        assert [i.client_order_id for i in got] == [f"tsad-{base + g}" for g in (3, 4, 5)]
+        assert j.next_generation("KXTSAW-24SEP08-A2.45", "bid") == base + 6
 
 
 def test_garbage_file_is_a_clear_error(tmp_path: Path) -> None:

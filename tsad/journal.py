@@ -282,7 +282,16 @@ class Journal:
                     "INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
                     (str(SCHEMA_VERSION),),
                 )
-            elif int(row[0]) > SCHEMA_VERSION:
+            if self._db.execute(
+                "SELECT 1 FROM meta WHERE key = 'generation_base'"
+            ).fetchone() is None:
+                # Generations of a new journal start above anything an older journal (lost,
+                # or replaced) can have used, so client_order_ids never collide across them.
+                base = int(self._clock.now().timestamp()) * 1000
+                self._db.execute(
+                    "INSERT INTO meta (key, value) VALUES ('generation_base', ?)", (str(base),)
+                )
+            if row is not None and int(row[0]) > SCHEMA_VERSION:
                 raise JournalError(
                     f"journal {self.path}: schema version {row[0]} is newer than "
                     f"this tsad supports ({SCHEMA_VERSION})"
@@ -338,12 +347,15 @@ class Journal:
     def next_generation(self, ticker: str, side: BookSide | str) -> int:
         """Return the next generation for ``(ticker, side)``, persisted before it is returned.
 
-        The first call for a pair returns 1; every later call returns one more, across
-        restarts, so a client_order_id built from it is never reused.
+        The first call for a pair returns the journal's base + 1 (the base is the journal's
+        creation time in Unix seconds × 1000, so a new journal never reuses an older one's
+        generations); every later call returns one more, across restarts, so a
+        client_order_id built from it is never reused.
         """
         with self._tx(durable=True):
             self._db.execute(
-                "INSERT INTO generation (ticker, side, value) VALUES (?, ?, 1) "
+                "INSERT INTO generation (ticker, side, value) VALUES (?, ?, 1 + "
+                "(SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation_base')) "
                 "ON CONFLICT (ticker, side) DO UPDATE SET value = value + 1",
                 (ticker, str(side)),
             )
