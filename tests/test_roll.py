@@ -308,9 +308,10 @@ async def test_weekly_roll_moves_quotes_to_next_week(rig: Rig, close_at_exchange
         # The prediction moves during the pause: each (market, side) gets at most one
         # refused write (trading_paused) and then one cancel.
         pytest.param("trading-reprice", 2, id="trading-pause-reprice-refused"),
-        # Exchange pause: cancels are refused too, so our orders stay; retries back off
-        # (0.5 s doubling to 30 s: about 9 tries in 100 fake seconds).
-        pytest.param("exchange", 10, id="exchange-pause"),
+        # Exchange pause: cancels are refused too, so our orders stay and the engine sends
+        # nothing until the status poll says the exchange is back (a write that met the
+        # pause before the poll is the most there can be).
+        pytest.param("exchange", 2, id="exchange-pause"),
     ],
 )
 async def test_pause_pulls_quotes_without_a_storm_then_resumes(
@@ -348,7 +349,8 @@ async def test_pause_pulls_quotes_without_a_storm_then_resumes(
     assert rig.matches_desired()
     assert not one_per_side(rig.ours())
     touched = {(o.ticker, o.side) for o in before} | {(o.ticker, o.side) for o in rig.ours()}
-    assert 1 <= pause_writes <= max_writes_per_key * len(touched)
+    least = 0 if mode == "exchange" else 1  # an exchange pause seen by the poll: no write
+    assert least <= pause_writes <= max_writes_per_key * len(touched)
 
 
 async def test_emulator_serves_an_added_week_and_refuses_writes_after_close(

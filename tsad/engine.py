@@ -151,10 +151,11 @@ class ResyncDone:
 
 @dataclass(frozen=True, slots=True)
 class StatusChecked:
-    """An exchange status poll finished."""
+    """An exchange status poll finished (None: the poll failed)."""
 
     trading_active: bool | None
     error: ExchangeError | None = None
+    exchange_active: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,8 @@ class Engine:
         self.valuations: dict[str, Valuation] = {}
         self.pull_reasons: dict[str, str] = {}
         self.trading_active = True
+        # An exchange pause refuses cancels too (kalshi-api.md §8): then we send nothing.
+        self.exchange_active = True
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self.stopping = False
@@ -290,6 +293,7 @@ class Engine:
         self._load_hooks()
         self._load_inputs()
         status = await self.exchange.get_exchange_status()
+        self.exchange_active = status.exchange_active
         self.trading_active = status.exchange_active and status.trading_active
         now = self.clock.now()
         event_ticker = cfg.market.event or tickers.current_event_ticker(now, cfg.market.series)
@@ -662,6 +666,8 @@ class Engine:
                     self.mirror.on_cancelled(it.order_id)
             elif "pause" in code or "inactive" in code or "closed" in code:
                 self.trading_active = False
+                if "exchange" in code:
+                    self.exchange_active = False
                 self._request_status()
             log.warning("order.rejected", ticker=it.ticker, kind=it.kind, code=err.code,
                         detail=str(err))
@@ -731,8 +737,11 @@ class Engine:
         if ev.trading_active is None:
             return
         if ev.trading_active != self.trading_active:
-            log.info("exchange.trading_active", active=ev.trading_active)
+            log.info("exchange.trading_active", active=ev.trading_active,
+                     exchange_active=ev.exchange_active)
         self.trading_active = ev.trading_active
+        if ev.exchange_active is not None:
+            self.exchange_active = ev.exchange_active
         self._dirty = True
 
     def _on_rolled_over(self, ev: RolledOver) -> None:
@@ -788,6 +797,8 @@ class Engine:
 
     def _cycle(self) -> None:
         self._dirty = False
+        if not self.exchange_active:
+            return  # every write would be refused, cancels included: wait for the status poll
         t0 = self.clock.monotonic()
         desired = self.desired()
         frozen = self._frozen_tickers() if not self.pull_reasons and not self.stopping else set()
@@ -967,7 +978,8 @@ class Engine:
         async def run() -> None:
             try:
                 st = await self.exchange.get_exchange_status()
-                await self.queue.put(StatusChecked(st.exchange_active and st.trading_active))
+                await self.queue.put(StatusChecked(st.exchange_active and st.trading_active,
+                                                   exchange_active=st.exchange_active))
             except ExchangeError as exc:
                 await self.queue.put(StatusChecked(None, exc))
 
