@@ -1,4 +1,4 @@
-"""Our orders as the exchange reports them: value types for orders, fills and positions."""
+"""Our orders: value types as the exchange reports them, and the local mirror of their states."""
 
 from __future__ import annotations
 
