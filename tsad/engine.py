@@ -819,7 +819,7 @@ class Engine:
             in_flight,
             grids={t: m.grid for t, m in self.markets.items()},
             min_reprice_ticks=self.config.quoting.min_reprice_ticks,
-            generation=0,
+            generation=0,  # creates get their journaled generation in _dispatch
             prefix=self.config.exchange.client_order_prefix,
             post_only=self.config.quoting.post_only,
             self_trade_prevention=self.config.quoting.self_trade_prevention,
