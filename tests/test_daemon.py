@@ -488,3 +488,55 @@ async def test_sigterm_during_startup_exits_promptly(workdir, sim, key_id, key_f
         assert d.events("daemon.stopped")
     finally:
         await d.kill()
+
+
+async def test_waits_alive_for_an_unlisted_event(workdir, sim, key_id, key_file):
+    """Started before its week is listed, the daemon waits (no crash loop) and then quotes."""
+    from datetime import timedelta
+
+    from tsad import tickers
+
+    sunday = tickers.parse_event_ticker(sim.event_ticker).sunday + timedelta(days=7)
+    later = tickers.event_ticker(sunday)
+    pred = workdir / "prediction.json"
+    data = json.loads(pred.read_text())
+    data[sunday.isoformat()] = {"prediction": round(sim.fair_center)}
+    pred.write_text(json.dumps(data))
+    cfg = write_config(workdir, sim, key_id, key_file)
+    cfg.write_text(cfg.read_text().replace('series = "KXTSAW"',
+                                           f'series = "KXTSAW"\nevent = "{later}"'))
+    d = Daemon(cfg)
+    await d.start()
+    try:
+        await d.wait_for("event.not_listed", timeout=20)
+        assert d.proc is not None and d.proc.returncode is None
+        sim.add_week(sunday)
+        await d.wait_for("daemon.ready", timeout=30)
+        await d.wait_for("order.created", timeout=20)
+        assert all(o.ticker.startswith(later) for o in ours(sim, key_id))
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit() == 0
+    finally:
+        await d.kill()
+
+
+async def test_market_that_opens_later_gets_quoted(workdir, sim, key_id, key_file):
+    """A market not yet open is left alone; once it opens (no message) a resync quotes it."""
+    quoted = {"KXTSAW-" + sim.event_ticker.split("-", 1)[1] + "-A2.50"}
+    (ticker,) = quoted
+    sim.set_market_status(ticker, "initialized")
+    d = Daemon(write_config(workdir, sim, key_id, key_file))
+    await d.start()
+    try:
+        await d.wait_for("daemon.ready", timeout=30)
+        await settle(sim, key_id)
+        assert ticker not in {o.ticker for o in ours(sim, key_id)}
+        sim.set_market_status(ticker, "active")
+        await d.wait_for("market.status", timeout=15)
+        async with asyncio.timeout(15):
+            while ticker not in {o.ticker for o in ours(sim, key_id)}:
+                await asyncio.sleep(0.05)
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit() == 0
+    finally:
+        await d.kill()

@@ -15,7 +15,7 @@ from tsad import logs
 from tsad.clock import SystemClock
 from tsad.config import Config, load_config
 from tsad.engine import Engine, ReloadRequested, StopRequested, Tick
-from tsad.errors import ConfigError, ExchangeError, TsadError
+from tsad.errors import ConfigError, ExchangeError, NotFound, TsadError
 from tsad.exchange import Exchange
 from tsad.journal import Journal
 from tsad.kalshi.feed import Feed
@@ -32,6 +32,9 @@ log = structlog.get_logger("tsad.daemon")
 EX_CONFIG = 78
 _TICK_SECONDS = 0.25
 _QUEUE_BOUND = 10_000
+# Retry delays (seconds) while the event to trade is not listed yet.
+_EVENT_RETRY_MIN = 5.0
+_EVENT_RETRY_MAX = 300.0
 
 
 @dataclass(slots=True)
@@ -157,7 +160,7 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
         stack.callback(_remove_handlers, loop)
         # A stop during startup (say, the exchange unreachable and retrying) ends it at once:
         # nothing has been placed yet.
-        starting = asyncio.ensure_future(engine.start())
+        starting = asyncio.ensure_future(_start(engine, notifier))
         stopping = asyncio.ensure_future(early_stop.wait())
         await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
         stopping.cancel()
@@ -264,3 +267,21 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
 def _remove_handlers(loop: asyncio.AbstractEventLoop) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         loop.remove_signal_handler(sig)
+
+
+async def _start(engine: Engine, notifier: Notifier) -> None:
+    """Build the engine's startup picture, waiting (alive, READY) for an unlisted event.
+
+    Kalshi lists next week's event hours after the current one closes; a daemon started in
+    that gap waits for it instead of crash-looping under systemd.
+    """
+    delay = _EVENT_RETRY_MIN
+    while True:
+        try:
+            await engine.start()
+            return
+        except NotFound as exc:
+            log.warning("event.not_listed", detail=str(exc), retry_in_s=delay)
+            notifier.ready(status=f"waiting for the event to be listed: {exc}")
+            await asyncio.sleep(delay)
+            delay = min(_EVENT_RETRY_MAX, delay * 2)

@@ -147,6 +147,7 @@ class ResyncDone:
     positions: tuple[Position, ...] | None
     error: ExchangeError | None = None
     fills: tuple[Fill, ...] = ()
+    event: Event | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -543,9 +544,13 @@ class Engine:
 
     def _on_lifecycle(self, ev: LifecycleMsg) -> None:
         ticker, kind = ev.market_ticker, ev.event_type
-        ended = kind in {"deactivated", "determined", "settled"}
-        if ticker is not None and ticker in self.markets and ended:
+        if ticker is None or ticker not in self.markets:
+            return
+        if kind in {"deactivated", "determined", "settled"}:
             self.markets[ticker] = replace(self.markets[ticker], status="closed")
+            self._dirty = True
+        elif kind == "activated":
+            self.markets[ticker] = replace(self.markets[ticker], status="active")
             self._dirty = True
 
     # --- shell events --------------------------------------------------------------------
@@ -730,7 +735,21 @@ class Engine:
                 self.mirror.set_position(t, rest.get(t, 0))
         if added or dropped:
             log.warning("resync.corrected", added=len(added), removed=len(dropped))
+        if ev.event is not None and self.event is not None:
+            self._refresh_markets(ev.event)
         self._dirty = True
+
+    def _refresh_markets(self, event: Event) -> None:
+        """Take the latest state of this event's markets (status, close time, grid)."""
+        if event.event_ticker != (self.event.event_ticker if self.event else None):
+            return
+        for m in event.markets:
+            old = self.markets.get(m.ticker)
+            if old is not None and old.status != m.status:
+                log.info("market.status", ticker=m.ticker, old=old.status, new=m.status)
+            if old is not None:
+                self.markets[m.ticker] = m
+        self._revalue()
 
     def _on_status_checked(self, ev: StatusChecked) -> None:
         self._status_pending = False
@@ -952,6 +971,9 @@ class Engine:
         now_s = int(self.clock.now().timestamp())
         since = (self._last_fill_read or now_s) - _FILL_LOOKBACK
         self._last_fill_read = now_s
+        # A market not yet open becomes active without any websocket message (kalshi-api.md
+        # §5.5): while one is not active, each resync reads the event again.
+        refresh = any(m.status not in quoting.QUOTABLE_STATUSES for m in self.markets.values())
 
         async def run() -> None:
             try:
@@ -959,8 +981,9 @@ class Engine:
                                                          status="resting")
                 positions = await self.exchange.list_positions(event_ticker=event_ticker)
                 fills = await self.exchange.list_fills(min_ts=since)
+                event = await self.exchange.get_event(event_ticker) if refresh else None
                 await self.queue.put(ResyncDone(started, tuple(orders), tuple(positions),
-                                                fills=tuple(fills)))
+                                                fills=tuple(fills), event=event))
             except ExchangeError as exc:
                 await self.queue.put(ResyncDone(started, None, None, exc))
 

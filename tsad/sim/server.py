@@ -317,6 +317,19 @@ class Emulator:
         self._publish()
         return event
 
+    def set_market_status(self, ticker: str, status: str) -> None:
+        """Set one market's status (``initialized``, ``active``, ``inactive``, ``closed``…).
+
+        Kalshi sends no websocket message when a market opens (initialized → active,
+        kalshi-api.md §5.5); neither does this.
+
+        Raises:
+            NotFound: unknown market.
+        """
+        if ticker not in self._status:
+            raise NotFound(f"unknown market {ticker}", status=404)
+        self._status[ticker] = status
+
     def close_event(self, event_ticker: str, *, cancel_resting: bool = True) -> None:
         """Close every market of an event, as its ``close_time`` passing does (§3.4.1).
 
