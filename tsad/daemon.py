@@ -53,7 +53,8 @@ async def _endpoints(cfg: Config, stack: contextlib.AsyncExitStack) -> _Endpoint
 
         clock = SystemClock()
         key = paper.new_key(cfg.paper.seed)
-        sim = Emulator(seed=cfg.paper.seed, outside_traders=cfg.paper.outside_traders)
+        sim = Emulator(seed=cfg.paper.seed, outside_traders=cfg.paper.outside_traders,
+                       fair_drift=paper.FAIR_DRIFT, trader_rate=paper.TRADER_RATE)
         await stack.enter_async_context(sim)
         sim.register_key(key.key_id, key.public_pem)
         center = cfg.paper.prediction or sim.fair_center

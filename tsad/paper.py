@@ -18,7 +18,14 @@ from tsad.config import Config
 from tsad.kalshi.signing import Signer
 
 
-__all__ = ["PaperKey", "new_key", "with_paper_paths", "write_paper_inputs"]
+__all__ = [
+    "FAIR_DRIFT",
+    "TRADER_RATE",
+    "PaperKey",
+    "new_key",
+    "with_paper_paths",
+    "write_paper_inputs",
+]
 
 log = structlog.get_logger("tsad.paper")
 
@@ -26,6 +33,11 @@ log = structlog.get_logger("tsad.paper")
 # achieves at Monday open (tsa-markets.md §5: ~2% MAPE).
 _PAPER_ERROR_SD = 0.025
 _PAPER_HISTORY_ROWS = 520
+FAIR_DRIFT = 0.005
+TRADER_RATE = 8.0
+"""Outside trader actions per second in paper mode: a lively book for all 23 markets."""
+"""Relative step of the paper market's fair centre about every 10 s: the market moves while
+the prediction does not, so paper orders get filled now and then, as real ones do."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -132,6 +132,7 @@ class Emulator:
         seed: int = 0,
         outside_traders: bool = False,
         trader_rate: float = 2.0,
+        fair_drift: float = 0.0,
         tier: str = "basic",
         host: str = "127.0.0.1",
         port: int = 0,
@@ -144,6 +145,8 @@ class Emulator:
             seed: makes the seeded books and the outside traders deterministic.
             outside_traders: run background traders that add, cancel and take liquidity.
             trader_rate: outside trader actions per second (on average).
+            fair_drift: relative size of the random step the week's fair centre takes about
+                every 10 s while outside traders run (0: it never moves).
             tier: rate-limit tier name (``basic`` … ``prestige``).
             host: address to bind.
             port: port to bind (0 = a free port).
@@ -160,6 +163,7 @@ class Emulator:
         self._seed = seed
         self._outside_traders = outside_traders
         self.trader_rate = trader_rate
+        self.fair_drift = fair_drift
         self._id_rng = random.Random(f"ids-{seed}")
         self.engine = MatchingEngine(new_id=self._new_id)
         self.event: Event = build_event(now or self._clock.now())

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING
 from tsad.errors import ExchangeError
 from tsad.money import PRICE_ONE
 from tsad.orders import BookSide, OrderStatus
+from tsad.sim.week import fair_values
 
 
 if TYPE_CHECKING:
     from tsad.sim.server import Emulator
 
 
-__all__ = ["run_traders", "trade_once"]
+__all__ = ["drift_fair", "run_traders", "trade_once"]
 
 OUTSIDE = "outside"
 
@@ -61,9 +62,31 @@ def trade_once(sim: Emulator, rng: random.Random) -> None:
         return
 
 
+def drift_fair(sim: Emulator, rng: random.Random, sd: float) -> None:
+    """Move the week's "true" average by a Gaussian step of relative size ``sd``.
+
+    Outside traders then quote around the new fair values, so the market can walk through
+    resting orders priced off a prediction that did not move: fills, as in real trading.
+    """
+    sim.fair_center *= 1 + rng.gauss(0.0, sd)
+    sim.fair = fair_values(sim.fair_center)
+
+
 async def run_traders(sim: Emulator, rng: random.Random) -> None:
-    """Act every ~0.5–1.5 / ``sim.trader_rate`` seconds while trading is active, forever."""
+    """Act every ~0.5–1.5 / ``sim.trader_rate`` seconds while trading is active, forever.
+
+    With ``sim.fair_drift`` > 0 the fair centre also takes a random step of that relative
+    size about every 10 seconds (`drift_fair`).
+    """
+    loop = asyncio.get_running_loop()
+    next_drift = loop.time() + _DRIFT_EVERY
     while True:
         await asyncio.sleep(rng.uniform(0.5, 1.5) / max(sim.trader_rate, 0.01))
         if sim.trading_active:
+            if sim.fair_drift > 0 and loop.time() >= next_drift:
+                next_drift = loop.time() + _DRIFT_EVERY
+                drift_fair(sim, rng, sim.fair_drift)
             trade_once(sim, rng)
+
+
+_DRIFT_EVERY = 10.0
