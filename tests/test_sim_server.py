@@ -504,3 +504,18 @@ async def test_standalone_prints_one_json_line(tmp_path, rsa_key):
         proc.terminate()
         async with asyncio.timeout(10):
             assert await proc.wait() == 0
+
+
+async def test_fair_drift_moves_the_market_centre():
+    """A drift step moves the fair centre and every market's fair value with it."""
+    import random
+
+    from tsad.sim import Emulator
+    from tsad.sim.traders import drift_fair
+
+    async with Emulator(seed=3) as sim:
+        before_center, before = sim.fair_center, dict(sim.fair)
+        drift_fair(sim, random.Random(1), 0.01)
+        assert sim.fair_center != before_center
+        assert sim.fair != before
+        assert all(0 <= v <= 1 for v in sim.fair.values())
