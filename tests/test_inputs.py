@@ -121,7 +121,7 @@ def test_predictions_json_errors(tmp_path: Path, text: str, match: str) -> None:
                      r"row 3: 3 fields", id="extra-field"),
         pytest.param(
             "date,prediction\n2024-09-08,2440000\n2024-09-01,2500000\n2024-09-08,2450000\n",
-            r"rows 2 and 4: two different predictions for 2024-09-08",
+            r"rows 2 and 4: two different values of prediction for 2024-09-08",
             id="duplicate",
         ),
     ],
@@ -221,7 +221,8 @@ A = "date,passengers\n"
         pytest.param(A + "2024-09-31,2000000\n", r"row 2, column 'date'", id="bad-date"),
         pytest.param(
             A + "2024-09-07,2000000\n2024-09-08,2100000\n2024-09-07,2000001\n",
-            r"rows 2 and 4: two different values for 2024-09-07 \(2000000 and 2000001\)",
+            r"rows 2 and 4: two different values of passengers for 2024-09-07 "
+            r"\(2000000 and 2000001\)",
             id="duplicate",
         ),
     ],

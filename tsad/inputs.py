@@ -19,10 +19,10 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import date
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from tsad.errors import InputError
 from tsad.model import ErrorHistory
@@ -218,6 +218,37 @@ def parse_predictions_json(text: str, name: str) -> dict[date, float]:
     return out
 
 
+V = TypeVar("V", int, float)
+
+
+def _dated_column(
+    text: str,
+    name: str,
+    column: str,
+    parse_day: Callable[[str, str], date],
+    parse_value: Callable[[str, str], V],
+) -> dict[date, V]:
+    """Read a ``date,<column>`` CSV into a dict; the same date twice must agree.
+
+    Raises:
+        InputError: a malformed row, or one date with two different values (naming both
+            rows).
+    """
+    out: dict[date, V] = {}
+    rows: dict[date, int] = {}
+    for row, fields in _csv_rows(text, name, ("date", column)):
+        day = parse_day(fields["date"], _where(name, row, "date"))
+        value = parse_value(fields[column], _where(name, row, column))
+        if day in out and out[day] != value:
+            raise InputError(
+                f"{name} rows {rows[day]} and {row}: two different values of {column} for "
+                f"{day.isoformat()} ({out[day]} and {value})"
+            )
+        out[day] = value
+        rows.setdefault(day, row)
+    return out
+
+
 def parse_predictions_csv(text: str, name: str) -> dict[date, float]:
     """Parse a ``date,prediction`` CSV keyed by each week's Sunday.
 
@@ -225,18 +256,7 @@ def parse_predictions_csv(text: str, name: str) -> dict[date, float]:
         InputError: as ``parse_predictions_json``; duplicate dates with different values
             name both rows.
     """
-    out: dict[date, float] = {}
-    rows: dict[date, int] = {}
-    for row, fields in _csv_rows(text, name, ("date", "prediction")):
-        sunday = _sunday_key(fields["date"], _where(name, row, "date"))
-        value = _parse_number(fields["prediction"], _where(name, row, "prediction"))
-        if sunday in out and out[sunday] != value:
-            raise InputError(
-                f"{name} rows {rows[sunday]} and {row}: two different predictions for "
-                f"{sunday.isoformat()} ({out[sunday]:g} and {value:g})"
-            )
-        out[sunday] = value
-        rows.setdefault(sunday, row)
+    out = _dated_column(text, name, "prediction", _sunday_key, _parse_number)
     if not out:
         raise InputError(f"{name}: no predictions")
     return out
@@ -312,19 +332,7 @@ def parse_actuals_csv(text: str, name: str) -> dict[date, int]:
         InputError: malformed dates, non-integer, negative or absurd numbers, or the same
             date twice with different values (naming both rows).
     """
-    out: dict[date, int] = {}
-    rows: dict[date, int] = {}
-    for row, fields in _csv_rows(text, name, ("date", "passengers")):
-        day = _parse_date(fields["date"], _where(name, row, "date"))
-        value = _parse_count(fields["passengers"], _where(name, row, "passengers"))
-        if day in out and out[day] != value:
-            raise InputError(
-                f"{name} rows {rows[day]} and {row}: two different values for "
-                f"{day.isoformat()} ({out[day]} and {value})"
-            )
-        out[day] = value
-        rows.setdefault(day, row)
-    return out
+    return _dated_column(text, name, "passengers", _parse_date, _parse_count)
 
 
 def load_actuals(path: StrPath) -> dict[date, int]:
