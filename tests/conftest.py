@@ -61,3 +61,61 @@ async def sim(rsa_key: rsa.RSAPrivateKey, key_id: str) -> AsyncIterator[Emulator
     async with Emulator(now=None, seed=0, outside_traders=False) as emulator:
         emulator.register_key(key_id, public_pem(rsa_key))
         yield emulator
+
+
+# A demo-environment config pointing at an emulator, for tests that run the real engine or
+# daemon; the prediction and history files sit next to it.
+DEMO_CONFIG = """\
+[exchange]
+environment = "demo"
+rest_url = "{rest_url}"
+ws_url = "{ws_url}"
+key_id = "{key_id}"
+private_key_path = "{key_file}"
+tier = "basic"
+request_timeout = {timeout}
+
+[market]
+series = "KXTSAW"
+
+[model]
+prediction_path = "prediction.json"
+history_path = "history.csv"
+hooks = {hooks}
+max_prediction_age = {max_prediction_age}
+
+[quoting]
+margin = 0.75
+min_true_value = 0.05
+max_true_value = 0.95
+count = 10
+
+[risk]
+max_position = {max_position}
+max_order_size = 50
+max_event_loss = 100000.0
+halt_file = "halt"
+cancel_on_exit = true
+
+[journal]
+path = "state/journal.sqlite3"
+
+[daemon]
+resync_interval = 2.0
+stale_market_seconds = 30.0
+log_level = "info"
+"""
+
+
+def write_demo_config(
+    directory: Path, sim: Emulator, key_id: str, key_file: Path, *, max_position: int = 100,
+    timeout: float = 5.0, hooks: str = '["realized_days"]', max_prediction_age: int = 129_600,
+) -> Path:
+    """Write ``config.toml`` for the emulator ``sim`` into ``directory``; return its path."""
+    path = directory / "config.toml"
+    path.write_text(DEMO_CONFIG.format(
+        rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=key_id, key_file=key_file,
+        max_position=max_position, timeout=timeout, hooks=hooks,
+        max_prediction_age=max_prediction_age,
+    ))
+    return path

@@ -14,6 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from conftest import write_demo_config
 
 from tsad import paper
 from tsad.clock import SystemClock
@@ -22,45 +23,6 @@ from tsad.orders import BookSide
 
 pytestmark = pytest.mark.timeout(120)
 
-CONFIG = """\
-[exchange]
-environment = "demo"
-rest_url = "{rest_url}"
-ws_url = "{ws_url}"
-key_id = "{key_id}"
-private_key_path = "{key_file}"
-tier = "basic"
-request_timeout = {timeout}
-
-[market]
-series = "KXTSAW"
-
-[model]
-prediction_path = "prediction.json"
-history_path = "history.csv"
-hooks = ["realized_days"]
-
-[quoting]
-margin = 0.75
-min_true_value = 0.05
-max_true_value = 0.95
-count = 10
-
-[risk]
-max_position = {max_position}
-max_order_size = 50
-max_event_loss = 100000.0
-halt_file = "halt"
-cancel_on_exit = true
-
-[journal]
-path = "state/journal.sqlite3"
-
-[daemon]
-resync_interval = 2.0
-stale_market_seconds = 30.0
-log_level = "info"
-"""
 
 
 class Daemon:
@@ -138,12 +100,8 @@ def _workdir(tmp_path, sim, key_id, key_file):
 
 def write_config(workdir: Path, sim, key_id, key_file, *, max_position: int = 100,
                  timeout: float = 5.0) -> Path:
-    path = workdir / "config.toml"
-    path.write_text(CONFIG.format(
-        rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=key_id, key_file=key_file,
-        max_position=max_position, timeout=timeout,
-    ))
-    return path
+    return write_demo_config(workdir, sim, key_id, key_file, max_position=max_position,
+                             timeout=timeout)
 
 
 @pytest.fixture(name="daemon")

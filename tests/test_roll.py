@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from conftest import write_demo_config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -33,46 +34,6 @@ WEEK1 = date(2026, 8, 9)
 WEEK2 = date(2026, 8, 16)
 WAIT = 5.0  # seconds of real time any one condition may take
 
-CONFIG = """\
-[exchange]
-environment = "demo"
-rest_url = "{rest_url}"
-ws_url = "{ws_url}"
-key_id = "{key_id}"
-private_key_path = "{key_file}"
-tier = "basic"
-request_timeout = 5
-
-[market]
-series = "KXTSAW"
-
-[model]
-prediction_path = "prediction.json"
-history_path = "history.csv"
-hooks = []
-max_prediction_age = 8640000
-
-[quoting]
-margin = 0.75
-min_true_value = 0.05
-max_true_value = 0.95
-count = 10
-
-[risk]
-max_position = 100
-max_order_size = 50
-max_event_loss = 100000.0
-halt_file = "halt"
-cancel_on_exit = true
-
-[journal]
-path = "state/journal.sqlite3"
-
-[daemon]
-resync_interval = 2.0
-stale_market_seconds = 30.0
-log_level = "info"
-"""
 
 
 class FakeClock:
@@ -210,9 +171,8 @@ async def _rig(tmp_path: Path, rsa_key: rsa.RSAPrivateKey, key_id: str,
             history_path=tmp_path / "history.csv",
             event_ticker=sim.event_ticker, center=sim.fair_center, now=START, seed=1,
         )
-        cfg_path = tmp_path / "config.toml"
-        cfg_path.write_text(CONFIG.format(rest_url=sim.rest_url, ws_url=sim.ws_url,
-                                          key_id=key_id, key_file=key_file))
+        cfg_path = write_demo_config(tmp_path, sim, key_id, key_file, hooks="[]",
+                                     max_prediction_age=8_640_000)
         cfg = load_config(cfg_path)
         journal = Journal.open(cfg.journal.path)
         client = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier=cfg.exchange.tier,
