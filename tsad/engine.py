@@ -306,8 +306,12 @@ class Engine:
         for p in positions:
             if p.ticker in self.markets:
                 self.mirror.set_position(p.ticker, p.position)
-        fills = await self.exchange.list_fills()
-        new = sum(1 for f in fills if self.journal.record_fill(f))
+        # This week's fills (from a day before it opened): any we missed get journaled once.
+        sunday = tickers.parse_event_ticker(event.event_ticker).sunday
+        since = int(tickers.event_open_time(sunday).timestamp()) - 86_400
+        fills = await self.exchange.list_fills(min_ts=since)
+        new = sum(1 for f in fills if f.ticker in self.markets and self.journal.record_fill(f))
+        self._last_fill_read = int(now.timestamp())
         unresolved = self.journal.unresolved_intents()
         for row in unresolved:
             # The read-back above is the truth: adopted if it rests, otherwise it is not there.
