@@ -498,3 +498,24 @@ async def test_market_that_opens_later_gets_quoted(workdir, sim, key_id, key_fil
         assert await d.wait_exit() == 0
     finally:
         await d.kill()
+
+
+async def test_failing_user_hook_pulls_quotes(workdir, sim, key_id, key_file):
+    """A user hook that raises pulls quotes with one logged reason; the daemon lives on."""
+    (workdir / "myhooks.py").write_text(
+        "def explode(ctx, dist):\n    raise RuntimeError('model server down')\n")
+    cfg = write_demo_config(workdir, sim, key_id, key_file,
+                            hooks='["realized_days", "myhooks:explode"]')
+    d = Daemon(cfg)
+    await d.start()
+    try:
+        await d.wait_for("daemon.ready", timeout=30)
+        await asyncio.sleep(1.5)  # several ticks re-check the hook
+        failed = d.events("hook.failed")
+        assert len(failed) == 1 and "model server down" in str(failed[0]["reason"])
+        assert ours(sim, key_id) == []
+        assert d.proc is not None and d.proc.returncode is None
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit() == 0
+    finally:
+        await d.kill()

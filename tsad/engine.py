@@ -198,8 +198,8 @@ class EngineStats:
 
 
 @dataclass(slots=True, kw_only=True)
-class BookTop:
-    """Best YES bid and ask of one market, and whether it may be used."""
+class BookView:
+    """The engine's view of one market's book: best YES bid and ask, and whether usable."""
 
     best_bid: int | None = None
     best_ask: int | None = None
@@ -219,7 +219,8 @@ class Engine:
         queue: the one event queue (feed, timers, signals and REST results all post here).
         load_config: how to (re)load the config file (validates; raises ConfigError).
         on_event_change: called with the new ticker list when the event rolls over.
-        on_ready: called once, after the startup picture is complete and first quotes sent.
+        on_reload: called after each SIGHUP with the config in force and whether the new
+            file was taken.
     """
 
     def __init__(
@@ -247,7 +248,7 @@ class Engine:
         self.stats = EngineStats()
         self.event: Event | None = None
         self.markets: dict[str, Market] = {}
-        self.books: dict[str, BookTop] = {}
+        self.books: dict[str, BookView] = {}
         self.mirror = OrderMirror()
         self.valuations: dict[str, Valuation] = {}
         self.pull_reasons: dict[str, str] = {}
@@ -268,7 +269,6 @@ class Engine:
         self._actuals: dict[date, int] = {}
         self._prediction_version = "none"
         self._input_mtimes: dict[str, int] = {}
-        self._cycle_started = 0.0
         self._last_status_log = 0.0
         self._pending_fills_since_resync = False
         self._ready_deadline = float("inf")
@@ -338,7 +338,7 @@ class Engine:
     def _set_event(self, event: Event) -> None:
         self.event = event
         self.markets = {m.ticker: m for m in event.markets}
-        self.books = {t: BookTop() for t in self.markets}
+        self.books = {t: BookView() for t in self.markets}
         self.mirror = OrderMirror()
         self.valuations = {}
 
@@ -410,7 +410,7 @@ class Engine:
         self._history = history
         self._actuals = actuals
         self._prediction_version = version
-        self.pull_reasons.pop("inputs", None)
+        self._unpull("inputs")
         log.info("inputs.loaded", prediction_version=version, history_rows=history.n,
                  actual_days=len(actuals))
 
@@ -427,9 +427,9 @@ class Engine:
             )
         except InputError as exc:
             self.valuations = {}
-            self.pull_reasons["prediction"] = str(exc)
+            self._pull("prediction", str(exc), "prediction.missing")
             return
-        self.pull_reasons.pop("prediction", None)
+        self._unpull("prediction")
         self._prediction = p
         now = self.clock.now()
         dates = tickers.event_dates(self.event.event_ticker)
@@ -445,12 +445,21 @@ class Engine:
             dist = midweek.apply_hooks(ctx, self._hooks)
         except HookError as exc:
             self.valuations = {}
-            self.pull_reasons["hook"] = str(exc)
-            log.error("hook.failed", reason=str(exc))
+            self._pull("hook", str(exc), "hook.failed")
             return
-        self.pull_reasons.pop("hook", None)
+        self._unpull("hook")
         vals = model.value_markets(list(self.markets.values()), dist)
         self.valuations = {v.ticker: v for v in vals}
+
+    def _pull(self, key: str, reason: str, event: str) -> None:
+        """Pull quotes for ``key``; log it once per new reason, not on every re-check."""
+        if self.pull_reasons.get(key) != reason:
+            log.error(event, reason=reason)
+        self.pull_reasons[key] = reason
+
+    def _unpull(self, key: str) -> None:
+        if self.pull_reasons.pop(key, None) is not None:
+            log.info("quotes.resumed", cleared=key)
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -574,12 +583,12 @@ class Engine:
         for t, top in self.books.items():
             if (not top.fresh and top.stale_since is not None
                     and now_m - top.stale_since > cfg.daemon.stale_market_seconds):
-                self.pull_reasons.setdefault(
-                    "market_data", f"market data stale for {t} (no resync)"
-                )
+                if "market_data" not in self.pull_reasons:
+                    self._pull("market_data", f"market data stale for {t} (no resync)",
+                               "market_data.stale")
                 break
         else:
-            self.pull_reasons.pop("market_data", None)
+            self._unpull("market_data")
         self._revalue()
         if self.event is not None and self._event_closed():
             self._request_roll()
