@@ -215,12 +215,12 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
             await asyncio.sleep(duration)
             await queue.put(StopRequested("duration"))
 
-        helpers: list[asyncio.Task[None]] = []
+        side_tasks: list[asyncio.Task[None]] = []
         engine_task = asyncio.create_task(engine.run(), name="engine")
 
         def spawn(coro: Awaitable[None], name: str) -> None:
-            helpers.append(asyncio.ensure_future(coro))
-            helpers[-1].set_name(name)
+            side_tasks.append(asyncio.ensure_future(coro))
+            side_tasks[-1].set_name(name)
 
         spawn(feed.run(), "feed")
         spawn(ticker(), "ticker")
@@ -231,7 +231,7 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
         try:
             while not engine_task.done():
                 done, _ = await asyncio.wait(
-                    [engine_task, *helpers], return_when=asyncio.FIRST_COMPLETED
+                    [engine_task, *side_tasks], return_when=asyncio.FIRST_COMPLETED
                 )
                 for t in done:
                     if t is not engine_task and not t.cancelled() and t.exception():
@@ -241,12 +241,12 @@ async def _run(cfg: Config, config_path: Path, notifier: Notifier,
                         await queue.put(StopRequested(f"task {t.get_name()} failed"))
                         await asyncio.wait_for(engine_task, timeout=60)
                         return 1
-                    helpers = [h for h in helpers if h is not t]
+                    side_tasks = [h for h in side_tasks if h is not t]
             engine_task.result()
         finally:
-            for h in helpers:
+            for h in side_tasks:
                 h.cancel()
-            for h in helpers:
+            for h in side_tasks:
                 with contextlib.suppress(BaseException):
                     await h
             if not engine_task.done():
