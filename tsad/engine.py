@@ -800,22 +800,18 @@ class Engine:
         """Return the quotes we want now (after risk), empty while quotes are pulled."""
         if self.stopping or self.pull_reasons or not self.trading_active or self.event is None:
             return []
-        policy = self.config.quoting_policy()
-        out: list[quoting.Quote] = []
-        for t, m in self.markets.items():
-            v = self.valuations.get(t)
-            top = self.books[t]
-            if v is None or m.status not in ("active", "open") or not top.fresh:
-                continue
-            q = quoting.desired_quote(
-                v, m, policy, position=self.mirror.position(t),
-                best_bid=top.best_bid, best_ask=top.best_ask,
-            )
-            if isinstance(q, quoting.Quote):
-                out.append(q)
+        # Only markets with a usable book are quoted (a stale one is frozen, see _cycle).
+        fresh = {t: quoting.BookTop(best_bid=b.best_bid, best_ask=b.best_ask)
+                 for t, b in self.books.items() if b.fresh}
+        positions = self._position_objs()
+        chosen = quoting.desired_quotes(
+            [v for t, v in self.valuations.items() if t in fresh],
+            [m for t, m in self.markets.items() if t in fresh],
+            self.config.quoting_policy(), positions, fresh,
+        )
         approved, violations = risk.check_quotes(
             # Pending creates count as resting: worst case, they land.
-            out, self._position_objs(), self.mirror.live(), self.config.risk_limits(),
+            list(chosen.quotes), positions, self.mirror.live(), self.config.risk_limits(),
             markets=list(self.markets.values()),
         )
         for viol in violations:

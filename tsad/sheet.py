@@ -141,25 +141,20 @@ def quote_sheet(
     valuations: Sequence[Valuation],
     policy: quoting.QuotingPolicy,
     *,
-    positions: Mapping[str, int] | None = None,
     books: Mapping[str, quoting.BookTop] | None = None,
 ) -> list[SheetRow]:
-    """Turn valuations into one row per market, exactly as the daemon would quote them."""
-    vals = {v.ticker: v for v in valuations}
+    """Turn valuations into one row per market (in ``markets`` order), as the daemon quotes.
+
+    Positions are taken as flat: the sheet shows what a fresh start would place.
+    """
+    chosen = quoting.desired_quotes(valuations, markets, policy, {}, books or {})
+    quotes = {q.ticker: q for q in chosen.quotes}
+    reasons = {s.ticker: s.reason for s in chosen.skips}
+    values = {v.ticker: v.true_value for v in valuations}
     rows: list[SheetRow] = []
     for m in markets:
-        v = vals.get(m.ticker)
-        top = (books or {}).get(m.ticker, quoting.BookTop())
-        if v is None:
-            rows.append(SheetRow(ticker=m.ticker, floor_strike=m.floor_strike, side=None,
-                                 true_value=None, book_side=None, price=None, count=None,
-                                 reason="no valuation"))
-            continue
-        q = quoting.desired_quote(
-            v, m, policy, position=(positions or {}).get(m.ticker, 0),
-            best_bid=top.best_bid, best_ask=top.best_ask,
-        )
-        if isinstance(q, quoting.Quote):
+        q = quotes.get(m.ticker)
+        if q is not None:
             rows.append(SheetRow(
                 ticker=m.ticker, floor_strike=m.floor_strike, side=q.outcome.value,
                 true_value=q.true_value, book_side=q.side.value, price=q.price, count=q.count,
@@ -167,7 +162,7 @@ def quote_sheet(
         else:
             rows.append(SheetRow(
                 ticker=m.ticker, floor_strike=m.floor_strike, side=None,
-                true_value=v.true_value, book_side=None, price=None, count=None,
-                reason=q.reason,
+                true_value=values.get(m.ticker), book_side=None, price=None, count=None,
+                reason=reasons.get(m.ticker, "no valuation"),
             ))
     return rows
