@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
+from tsad.config import Config
 from tsad.errors import ConfigError, ExchangeError, HookError, InputError, TsadError
 from tsad.market import Market
 from tsad.quoting import BookTop
@@ -39,28 +40,28 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return asyncio.run(daemon.run(Path(args.config), duration=args.duration))
 
 
-def _cmd_check_config(args: argparse.Namespace) -> int:
+def _load_config(path: str) -> Config:
+    """Load and validate the config, or print why not and exit with EX_CONFIG (78)."""
     from tsad.config import load_config
+    from tsad.paper import with_paper_paths
 
     try:
-        cfg = load_config(Path(args.config))
+        return with_paper_paths(load_config(Path(path)))
     except ConfigError as exc:
         print(f"tsad: {exc}", file=sys.stderr)
-        return EX_CONFIG
+        raise SystemExit(EX_CONFIG) from None
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _load_config(args.config)
     print(f"{args.config}: OK (environment {cfg.exchange.environment}, version {cfg.version})")
     return 0
 
 
 def _cmd_quote(args: argparse.Namespace) -> int:
     from tsad import sheet
-    from tsad.config import load_config
-    from tsad.paper import with_paper_paths
 
-    try:
-        cfg = with_paper_paths(load_config(Path(args.config)))
-    except ConfigError as exc:
-        print(f"tsad: {exc}", file=sys.stderr)
-        return EX_CONFIG
+    cfg = _load_config(args.config)
     now = _parse_now(args.now)
     try:
         if args.markets:
@@ -92,15 +93,13 @@ def _cmd_quote(args: argparse.Namespace) -> int:
 
 
 async def _live_markets(
-    cfg: object, now: datetime
+    cfg: Config, now: datetime
 ) -> tuple[str, list[Market], dict[str, BookTop]]:
     """Read the current event and books from the configured (non-paper) exchange."""
     from tsad import tickers
     from tsad.clock import SystemClock
-    from tsad.config import Config
     from tsad.kalshi.rest import KalshiClient
 
-    assert isinstance(cfg, Config)
     if cfg.exchange.environment == "paper" or cfg.exchange.rest_url is None:
         raise ConfigError("quote without --markets needs a demo or production exchange")
     client = KalshiClient(rest_url=cfg.exchange.rest_url, signer=None, tier=cfg.exchange.tier,
@@ -117,13 +116,7 @@ async def _live_markets(
 
 
 def _cmd_cancel_all(args: argparse.Namespace) -> int:
-    from tsad.config import load_config
-
-    try:
-        cfg = load_config(Path(args.config))
-    except ConfigError as exc:
-        print(f"tsad: {exc}", file=sys.stderr)
-        return EX_CONFIG
+    cfg = _load_config(args.config)
     try:
         n = asyncio.run(_cancel_all(cfg, args.all))
     except TsadError as exc:
@@ -133,14 +126,12 @@ def _cmd_cancel_all(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _cancel_all(cfg: object, everything: bool) -> int:
+async def _cancel_all(cfg: Config, everything: bool) -> int:
     from tsad import reconcile
     from tsad.clock import SystemClock
-    from tsad.config import Config
     from tsad.kalshi.rest import KalshiClient
     from tsad.kalshi.signing import Signer, load_private_key
 
-    assert isinstance(cfg, Config)
     ex = cfg.exchange
     if ex.environment == "paper":
         raise ConfigError("cancel-all: the paper exchange lives inside `tsad run`; stop it instead")
@@ -227,6 +218,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         rc: int = args.func(args)
     except KeyboardInterrupt:
         return 130
+    except SystemExit as exc:  # a command gave up with a message or an exit code
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+            return 2
+        return exc.code or 0
     return rc
 
 
