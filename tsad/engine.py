@@ -431,30 +431,24 @@ class Engine:
             return
         self._unpull("prediction")
         self._prediction = p
-        now = self.clock.now()
-        dates = tickers.event_dates(self.event.event_ticker)
-        ctx = midweek.WeekContext(
-            event_ticker=self.event.event_ticker,
-            dates=dates,
-            now=now,
-            known=midweek.known_days(self._actuals, dates, now),
-            prediction=p,
-            history=self._history,
-        )
         try:
-            dist = midweek.apply_hooks(ctx, self._hooks)
+            vals = midweek.value_week(
+                self.event.event_ticker, list(self.markets.values()), now=self.clock.now(),
+                prediction=p, history=self._history, actuals=self._actuals, hooks=self._hooks,
+            )
         except HookError as exc:
             self.valuations = {}
             self._pull("hook", str(exc), "hook.failed")
             return
         self._unpull("hook")
-        vals = model.value_markets(list(self.markets.values()), dist)
         self.valuations = {v.ticker: v for v in vals}
 
-    def _pull(self, key: str, reason: str, event: str) -> None:
+    def _pull(
+        self, key: str, reason: str, event: str, *, level: str = "error", **fields: Any
+    ) -> None:
         """Pull quotes for ``key``; log it once per new reason, not on every re-check."""
         if self.pull_reasons.get(key) != reason:
-            log.error(event, reason=reason)
+            getattr(log, level)(event, reason=reason, **fields)
         self.pull_reasons[key] = reason
 
     def _unpull(self, key: str) -> None:
@@ -573,11 +567,9 @@ class Engine:
         now_m = self.clock.monotonic()
         halt = cfg.risk.halt_file
         if halt is not None and Path(halt).exists():
-            if "halt" not in self.pull_reasons:
-                log.warning("engine.halted", halt_file=str(halt))
-            self.pull_reasons["halt"] = f"halt file {halt} exists"
-        elif self.pull_reasons.pop("halt", None) is not None:
-            log.info("engine.resumed", reason="halt file removed")
+            self._pull("halt", f"halt file {halt} exists", "engine.halted", level="warning")
+        else:
+            self._unpull("halt")
         self._check_inputs_changed()
         self._check_prediction_age()
         for t, top in self.books.items():
@@ -1068,15 +1060,16 @@ class Engine:
         try:
             mtime = _required(mc.prediction_path, "prediction_path").stat().st_mtime
         except OSError:
-            self.pull_reasons["prediction_stale"] = f"prediction file {mc.prediction_path} missing"
+            self._pull("prediction_stale", f"prediction file {mc.prediction_path} missing",
+                       "prediction.missing")
             return
         age = self.clock.now().timestamp() - mtime
         if mc.max_prediction_age and age > mc.max_prediction_age:
-            if "prediction_stale" not in self.pull_reasons:
-                log.warning("prediction.stale", age_s=round(age), limit_s=mc.max_prediction_age)
-            self.pull_reasons["prediction_stale"] = f"prediction file is {age:.0f}s old"
+            self._pull("prediction_stale",
+                       f"prediction file older than {mc.max_prediction_age:.0f} s",
+                       "prediction.stale", level="warning", age_s=round(age))
         else:
-            self.pull_reasons.pop("prediction_stale", None)
+            self._unpull("prediction_stale")
 
     # --- stop ----------------------------------------------------------------------------
 

@@ -23,8 +23,9 @@ from datetime import date, datetime, time, timedelta
 from typing import Final, Protocol
 
 from tsad.errors import ConfigError, HookError
-from tsad.model import ErrorHistory, OutcomeDistribution
-from tsad.tickers import ET
+from tsad.market import Market, Valuation
+from tsad.model import ErrorHistory, OutcomeDistribution, value_markets
+from tsad.tickers import ET, event_dates
 
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "resolve_hooks",
     "seed",
     "seed_distribution",
+    "value_week",
 ]
 
 
@@ -255,3 +257,29 @@ def known_days(
         raise ValueError(f"now must be an aware datetime, got naive {now.isoformat()}")
     last = published_through(now)
     return {d: actuals[d] for d in dates if d in actuals and d <= last}
+
+
+def value_week(
+    event_ticker: str,
+    markets: Sequence[Market],
+    *,
+    now: datetime,
+    prediction: float,
+    history: ErrorHistory,
+    actuals: Mapping[date, int],
+    hooks: Sequence[NamedHook],
+) -> list[Valuation]:
+    """Value every market of a week: its context at ``now``, the hooks, then the model.
+
+    This is the one path from the forecaster's inputs to true values, shared by the daemon
+    and ``tsad quote``.
+
+    Raises:
+        HookError: a hook failed.
+    """
+    dates = event_dates(event_ticker)
+    ctx = WeekContext(
+        event_ticker=event_ticker, dates=dates, now=now,
+        known=known_days(actuals, dates, now), prediction=prediction, history=history,
+    )
+    return value_markets(list(markets), apply_hooks(ctx, hooks))

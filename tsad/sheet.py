@@ -9,7 +9,7 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
-from tsad import inputs, midweek, model, quoting, tickers
+from tsad import inputs, midweek, quoting, tickers
 from tsad.config import Config
 from tsad.errors import InputError, ProtocolError
 from tsad.kalshi import wire
@@ -127,13 +127,11 @@ def valuations_for(
     actuals: dict[date, int] = inputs.load_actuals(mc.actuals_path) if mc.actuals_path else {}
     sunday = tickers.parse_event_ticker(event_ticker).sunday
     p = inputs.prediction_for(preds, sunday, mc.prediction_path)
-    dates = tickers.event_dates(event_ticker)
-    ctx = midweek.WeekContext(
-        event_ticker=event_ticker, dates=dates, now=now,
-        known=midweek.known_days(actuals, dates, now), prediction=p, history=history,
+    values = midweek.value_week(
+        event_ticker, markets, now=now, prediction=p, history=history, actuals=actuals,
+        hooks=midweek.resolve_hooks(mc.hooks),
     )
-    dist = midweek.apply_hooks(ctx, midweek.resolve_hooks(mc.hooks))
-    return model.value_markets(list(markets), dist), inputs.file_version(mc.prediction_path)
+    return values, inputs.file_version(mc.prediction_path)
 
 
 def quote_sheet(
