@@ -3,7 +3,8 @@
 Rules (what the engine guarantees, h11-style):
 
 1. Everything that can change what we want on the exchange arrives as an event on one
-   queue: feed frames, REST results, timer ticks, file changes, reload and stop requests.
+   queue: feed frames, REST results, timer ticks (which also watch the forecaster's
+   files), reload and stop requests.
    One task consumes it; nothing else mutates trading state, so there are no locks.
 2. Nothing is placed before the startup picture is complete (exchange status, the event,
    our resting orders, positions, and a fresh book for every market).
@@ -69,7 +70,6 @@ from tsad.orders import (
 __all__ = [
     "Engine",
     "EngineStats",
-    "InputsChanged",
     "ReloadRequested",
     "ResyncDone",
     "StopRequested",
@@ -107,13 +107,6 @@ _STARTUP_BOOK_WAIT = 10.0
 @dataclass(frozen=True, slots=True)
 class Tick:
     """A timer tick: check staleness, halt file, weekly roll."""
-
-
-@dataclass(frozen=True, slots=True)
-class InputsChanged:
-    """A forecaster file (prediction, history or actuals) changed on disk."""
-
-    path: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -595,11 +588,10 @@ class Engine:
             self._request_status()
         self._dirty = True
 
-    def _on_inputs_changed(self, ev: InputsChanged) -> None:
-        log.info("inputs.changed", path=ev.path)
+    def _inputs_changed(self, path: str) -> None:
+        """Reload the forecaster's files (the tick that noticed revalues right after)."""
+        log.info("inputs.changed", path=path)
         self._load_inputs()
-        self._revalue()
-        self._dirty = True
 
     def _on_reload(self, ev: ReloadRequested) -> None:
         try:
@@ -1053,7 +1045,7 @@ class Engine:
         sigs = self._input_signatures()
         changed = [p for p, sig in sigs.items() if self._input_mtimes.get(p) != sig]
         if changed:
-            self._on_inputs_changed(InputsChanged(changed[0]))
+            self._inputs_changed(changed[0])
 
     def _check_prediction_age(self) -> None:
         mc = self.config.model
@@ -1147,7 +1139,6 @@ class Engine:
 
 _HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
     Tick: Engine._on_tick,
-    InputsChanged: Engine._on_inputs_changed,
     ReloadRequested: Engine._on_reload,
     StopRequested: Engine._on_stop,
     WriteDone: Engine._on_write_done,
