@@ -373,11 +373,20 @@ class Engine:
         return [o for o in orders
                 if o.ticker in self.markets and reconcile.is_ours(o.client_order_id, prefix)]
 
-    def _adopt(self, orders: Iterable[Order]) -> None:
+    def _adopt(
+        self, orders: Iterable[Order], since: int | None = None
+    ) -> tuple[list[str], list[MirrorOrder]]:
+        """Take a REST read of resting orders as the truth for ours (see `on_resync`).
+
+        Returns:
+            The ids of ours the read added to the mirror, and the orders it dropped.
+        """
         ours = self._ours(orders)
-        self.mirror.on_resync(ours, self._now_ms())
+        known = {o.order_id for o in self.mirror.live()}
+        dropped = self.mirror.on_resync(ours, self._now_ms(), since=since)
         if ours:
             self.journal.record_orders(ours)
+        return [o.order_id for o in ours if o.order_id not in known], dropped
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -719,13 +728,8 @@ class Engine:
             self.stats.fills += len(missed)
             log.warning("resync.fills_recovered", count=len(missed),
                         trade_ids=[f.trade_id for f in missed][:20])
-        ours = self._ours(ev.orders)
-        known = {o.order_id for o in self.mirror.live()}
         # What changed after the read began (ev.started_at) is newer than the read: kept.
-        dropped = self.mirror.on_resync(ours, self._now_ms(), since=ev.started_at)
-        added = [o.order_id for o in ours if o.order_id not in known]
-        if ours:
-            self.journal.record_orders(ours)
+        added, dropped = self._adopt(ev.orders, since=ev.started_at)
         if ev.positions is not None and not self._pending_fills_since_resync:
             rest = {p.ticker: p.position for p in ev.positions}
             for t in self.markets:
