@@ -9,9 +9,9 @@ from fractions import Fraction
 import pandas as pd
 
 from bench.harness import Figure, Row, figure_main, summarize
-from tsad import model
-from tsad.market import Market, Outcome, StrikeType
-from tsad.model import ErrorHistory, OutcomeDistribution, value_markets
+from tsad.core import model
+from tsad.core.market import Market, Outcome, StrikeType
+from tsad.core.model import ErrorHistory, OutcomeDistribution, value_markets
 
 
 __all__ = [

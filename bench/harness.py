@@ -21,8 +21,8 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tsad.money import PRICE_ONE
-from tsad.orders import BookSide, Order
+from tsad.core.money import PRICE_ONE
+from tsad.core.orders import BookSide, Order
 from tsad.sim import Emulator
 
 
@@ -266,8 +266,8 @@ def write_workdir(directory: Path, sim: Emulator, key_file: Path, *, count: int 
                   max_position: int = 100, resync_interval: float = 2.0,
                   tier: str = "basic", margin: float = 0.75) -> Path:
     """Write prediction, history and a demo config pointing at ``sim``; return the config."""
-    from tsad import paper
     from tsad.clock import SystemClock
+    from tsad.runtime import paper
 
     paper.write_paper_inputs(
         prediction_path=directory / "prediction.json", history_path=directory / "history.csv",

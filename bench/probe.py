@@ -23,7 +23,8 @@ __all__ = ["main"]
 
 def main() -> None:
     """Run the daemon with the probe installed."""
-    from tsad import cli, journal
+    from tsad.commands import cli
+    from tsad.runtime import journal
 
     samples: list[float] = []
 

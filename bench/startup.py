@@ -26,9 +26,9 @@ __all__ = ["import_seconds", "measure", "startup_once"]
 
 
 def import_seconds() -> float:
-    """Return the wall time of ``python -c "import tsad.daemon"`` in a fresh process."""
+    """Return the wall time of ``python -c "import tsad.runtime.daemon"`` in a fresh process."""
     t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import tsad.daemon"], check=True)
+    subprocess.run([sys.executable, "-c", "import tsad.runtime.daemon"], check=True)
     return time.perf_counter() - t0
 
 
@@ -79,7 +79,7 @@ async def measure(quick: bool) -> Figure:
                 starts.append(await startup_once(sim, root / f"run{i}", key_file))
     value = summarize(starts)
     fig.rows.append(Row(metric="spawn → first order resting", unit="s", value=value,
-                        baseline_name="python -c 'import tsad.daemon'",
+                        baseline_name="python -c 'import tsad.runtime.daemon'",
                         baseline=summarize(imports), target="< 2 s",
                         met=value.median < 2.0))
     fig.notes.append(

@@ -20,7 +20,7 @@ from bench.harness import (
     running_daemon,
     summarize,
 )
-from tsad.orders import BookSide
+from tsad.core.orders import BookSide
 from tsad.sim import Emulator
 from tsad.sim.matching import BookChange
 

@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 from hypothesis import given, strategies as st
 
-from tsad.actuals import (
+from tsad.commands.actuals import (
     MergeResult,
     Revision,
     atomic_write_text,

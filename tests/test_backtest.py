@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tsad.actuals import read_actuals
-from tsad.backtest import (
+from tsad.commands.actuals import read_actuals
+from tsad.commands.backtest import (
     STRIKES,
     BacktestRow,
     format_rows_csv,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from tsad.book import (
+from tsad.core.book import (
     Book,
     BookResynced,
     Books,
@@ -15,8 +15,8 @@ from tsad.book import (
     SeqAck,
     Snapshot,
 )
+from tsad.core.market import Outcome
 from tsad.errors import ProtocolError
-from tsad.market import Outcome
 
 
 T = "KXTSAW-26NOV29-A2.30"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tsad.cli import main
-from tsad.orders import BookSide
+from tsad.commands.cli import main
+from tsad.core.orders import BookSide
 
 
 def _event_payload(sunday: str = "26NOV29") -> dict[str, object]:
@@ -141,9 +141,9 @@ async def test_sim_standalone_prints_urls():
 async def test_cancel_all_cancels_only_ours(tmp_path, sim, key_id, key_file):
     """cancel-all removes tsad's resting orders and leaves the account's other orders."""
     from tsad.clock import SystemClock
+    from tsad.core.orders import OrderRequest
     from tsad.kalshi.rest import KalshiClient
     from tsad.kalshi.signing import Signer, load_private_key
-    from tsad.orders import OrderRequest
 
     client = KalshiClient(sim.rest_url, Signer(key_id, load_private_key(key_file)),
                           clock=SystemClock())

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from tsad.config import (
+from tsad.core.quoting import QuotingPolicy
+from tsad.errors import ConfigError
+from tsad.runtime.config import (
     DEFAULT_URLS,
     RESTART_REQUIRED_KEYS,
     Environment,
@@ -18,8 +20,6 @@ from tsad.config import (
     load_config,
     restart_required,
 )
-from tsad.errors import ConfigError
-from tsad.quoting import QuotingPolicy
 
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config.toml"

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import serialization
 
+from tsad.core.orders import BookSide, OrderRequest
 from tsad.kalshi.rest import KalshiClient
 from tsad.kalshi.signing import Signer
-from tsad.orders import BookSide, OrderRequest
 
 
 sdk = pytest.importorskip("kalshi_python_sync")

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from conftest import write_demo_config
 
-from tsad import paper
 from tsad.clock import SystemClock
-from tsad.orders import BookSide
+from tsad.core.orders import BookSide
+from tsad.runtime import paper
 
 
 pytestmark = pytest.mark.timeout(120)
@@ -176,7 +176,7 @@ async def test_quotes_equal_tsad_quote(daemon, workdir, sim, key_id):
                              params={"with_nested_markets": "true"})
     (workdir / "event.json").write_text(r.text)
     rows = await asyncio.to_thread(quote_cli, workdir, workdir / "event.json")
-    from tsad.money import parse_count, parse_price
+    from tsad.core.money import parse_count, parse_price
 
     expected = sorted(
         (row["ticker"], BookSide(row["book_side"]), parse_price(row["price"]),
@@ -452,7 +452,7 @@ async def test_waits_alive_for_an_unlisted_event(workdir, sim, key_id, key_file)
     """Started before its week is listed, the daemon waits (no crash loop) and then quotes."""
     from datetime import timedelta
 
-    from tsad import tickers
+    from tsad.core import tickers
 
     sunday = tickers.parse_event_ticker(sim.event_ticker).sunday + timedelta(days=7)
     later = tickers.event_ticker(sunday)

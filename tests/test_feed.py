@@ -12,8 +12,8 @@ from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
 
-from tsad.book import BookResynced, BookStale, BookUpdated
 from tsad.clock import SystemClock
+from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.kalshi.feed import Feed, FeedConnected, FeedDisconnected, exponential_backoff
 from tsad.kalshi.signing import Signer, verify_signature
 from tsad.kalshi.wire import FillMsg
@@ -383,7 +383,7 @@ async def test_emulator_drop_reconnects_and_resubscribes(sim, rsa_key, key_id):
 
 async def test_emulator_seq_gap_resyncs_before_use(sim, rsa_key, key_id):
     """A skipped seq stales the book; it is resynced (with the new order) before it is used."""
-    from tsad.orders import BookSide
+    from tsad.core.orders import BookSide
 
     t = sim_ticker(sim)
     out: asyncio.Queue[object] = asyncio.Queue()

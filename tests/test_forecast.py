@@ -12,9 +12,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tsad.actuals import read_actuals
-from tsad.errors import InputError
-from tsad.forecast import (
+from tsad.commands.actuals import read_actuals
+from tsad.commands.forecast import (
     ForecastParams,
     analog_day,
     forecast_at,
@@ -26,7 +25,8 @@ from tsad.forecast import (
     state_cutoff,
     week_end_sunday,
 )
-from tsad.holidays import Holiday, easter, holiday_date, nth_weekday
+from tsad.commands.holidays import Holiday, easter, holiday_date, nth_weekday
+from tsad.errors import InputError
 
 
 ET = ZoneInfo("America/New_York")

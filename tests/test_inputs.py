@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from tsad.errors import InputError
-from tsad.inputs import (
+from tsad.runtime.inputs import (
     MAX_PASSENGERS,
     MIN_PASSENGERS,
     file_version,

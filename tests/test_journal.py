@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tsad.journal import (
+from tsad.core.orders import BookSide, Fill, Order, OrderStatus
+from tsad.runtime.journal import (
     Decision,
     IntentKind,
     Journal,
@@ -23,7 +24,6 @@ from tsad.journal import (
     ResultOutcome,
     event_of,
 )
-from tsad.orders import BookSide, Fill, Order, OrderStatus
 
 
 T0 = datetime(2024, 9, 4, 14, 0, tzinfo=UTC)
@@ -224,7 +224,7 @@ def test_orders_seen_keeps_latest_state(journal: Journal) -> None:
 CRASHER = textwrap.dedent(
     """
     import sys, time
-    from tsad.journal import Journal
+    from tsad.runtime.journal import Journal
     j = Journal.open(sys.argv[1])
     for i in range(5):
         g = j.next_generation("KXTSAW-24SEP08-A2.45", "bid")

@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 from tsad.errors import ConfigError
-from tsad.logs import REDACTED, configure_logging, is_secret_key, redact, set_level
+from tsad.runtime.logs import REDACTED, configure_logging, is_secret_key, redact, set_level
 
 
 PEM = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n"
@@ -53,11 +53,11 @@ def _lines(out: io.StringIO) -> list[dict[str, object]]:
 def test_json_lines_have_event_level_timestamp(out: io.StringIO) -> None:
     """Off a TTY each record is one JSON object with event, level, logger and a UTC timestamp."""
     configure_logging("info", stream=out)
-    structlog.get_logger("tsad.engine").info("reconcile.cycle", cycle=3, placed=2)
+    structlog.get_logger("tsad.runtime.engine").info("reconcile.cycle", cycle=3, placed=2)
     logging.getLogger("websockets.client").warning("connection %s closed", "x")
     first, second = _lines(out)
     assert first["event"] == "reconcile.cycle" and first["level"] == "info"
-    assert (first["cycle"], first["placed"], first["logger"]) == (3, 2, "tsad.engine")
+    assert (first["cycle"], first["placed"], first["logger"]) == (3, 2, "tsad.runtime.engine")
     assert second["event"] == "connection x closed" and second["level"] == "warning"
     for line in (first, second):
         ts = datetime.fromisoformat(str(line["timestamp"]).replace("Z", "+00:00"))
@@ -126,7 +126,7 @@ def test_exceptions_render_without_locals(out: io.StringIO) -> None:
     try:
         _explode(SECRET_ARG)
     except RuntimeError:
-        structlog.get_logger("tsad.engine").exception("engine.crashed")
+        structlog.get_logger("tsad.runtime.engine").exception("engine.crashed")
     (line,) = _lines(out)
     text = out.getvalue()
     assert "hunter2-secret-value" not in text
@@ -144,7 +144,7 @@ def test_console_exceptions_show_no_locals() -> None:
     try:
         _explode(SECRET_ARG)
     except RuntimeError:
-        structlog.get_logger("tsad.engine").exception("engine.crashed")
+        structlog.get_logger("tsad.runtime.engine").exception("engine.crashed")
     text = out.getvalue()
     assert "engine.crashed" in text and "RuntimeError: boom" in text
     assert "hunter2-secret-value" not in text

@@ -10,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tsad.errors import ConfigError, HookError
-from tsad.midweek import (
+from tsad.core.midweek import (
     BUILTIN_HOOKS,
     NamedHook,
     WeekContext,
@@ -21,8 +20,9 @@ from tsad.midweek import (
     resolve_hooks,
     seed,
 )
-from tsad.model import ErrorHistory, OutcomeDistribution
-from tsad.tickers import event_dates
+from tsad.core.model import ErrorHistory, OutcomeDistribution
+from tsad.core.tickers import event_dates
+from tsad.errors import ConfigError, HookError
 
 
 EVENT = "KXTSAW-26NOV29"
@@ -172,7 +172,7 @@ def _hook_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     (tmp_path / f"{name}.py").write_text(
         textwrap.dedent(
             """
-            from tsad.model import OutcomeDistribution
+            from tsad.core.model import OutcomeDistribution
 
             def widen(ctx, dist):
                 return OutcomeDistribution(

@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tsad.market import Market, Outcome, StrikeType, Valuation
-from tsad.model import ErrorHistory, OutcomeDistribution, value_market, value_markets
+from tsad.core.market import Market, Outcome, StrikeType, Valuation
+from tsad.core.model import ErrorHistory, OutcomeDistribution, value_market, value_markets
 
 
 P = 2_400_000.0
@@ -288,7 +288,7 @@ def test_weight_shrinks_the_spread() -> None:
 
 def test_from_history_and_reweighted_match_the_constructor():
     """The O(1) constructors answer exactly like the validating one."""
-    from tsad.model import ErrorHistory, OutcomeDistribution
+    from tsad.core.model import ErrorHistory, OutcomeDistribution
 
     hist = ErrorHistory.from_pairs([(2_400_000 * (1 + e / 100), 2_400_000) for e in range(-9, 10)])
     fast = OutcomeDistribution.from_history(hist, prediction=2_450_000.0)

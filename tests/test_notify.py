@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tsad.notify import Notifier
+from tsad.runtime.notify import Notifier
 
 
 class FixedClock:

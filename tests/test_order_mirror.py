@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tsad.errors import AmbiguousOutcome, InvariantError, NotFound, OrderRejected
-from tsad.orders import (
+from tsad.core.orders import (
     BookSide,
     Fill,
     MirrorState,
@@ -15,6 +14,7 @@ from tsad.orders import (
     OrderStatus,
     WriteAck,
 )
+from tsad.errors import AmbiguousOutcome, InvariantError, NotFound, OrderRejected
 
 
 T = "KXTSAW-26NOV29-A2.30"

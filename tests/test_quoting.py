@@ -7,11 +7,11 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, strategies as st
 
-from tsad.exchange import OrderbookLevels
-from tsad.market import Market, Outcome, StrikeType, Valuation
-from tsad.money import CENT_GRID, PRICE_ONE, PriceGrid
-from tsad.orders import BookSide, Position
-from tsad.quoting import (
+from tsad.core.exchange import OrderbookLevels
+from tsad.core.market import Market, Outcome, StrikeType, Valuation
+from tsad.core.money import CENT_GRID, PRICE_ONE, PriceGrid
+from tsad.core.orders import BookSide, Position
+from tsad.core.quoting import (
     BookTop,
     Quote,
     QuotingPolicy,

@@ -7,12 +7,11 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tsad.errors import InvariantError
-from tsad.market import Outcome
-from tsad.money import CENT_GRID, PriceGrid
-from tsad.orders import BookSide, Order, OrderRequest, OrderStatus
-from tsad.quoting import Quote
-from tsad.reconcile import (
+from tsad.core.market import Outcome
+from tsad.core.money import CENT_GRID, PriceGrid
+from tsad.core.orders import BookSide, Order, OrderRequest, OrderStatus
+from tsad.core.quoting import Quote
+from tsad.core.reconcile import (
     Amend,
     Cancel,
     Decrease,
@@ -24,6 +23,7 @@ from tsad.reconcile import (
     is_ours,
     reconcile,
 )
+from tsad.errors import InvariantError
 
 
 EVENT = "KXTSAW-26NOV29"

@@ -14,9 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, strategies as st
 
-from tsad.journal import Journal
-from tsad.orders import BookSide, Fill, Order, OrderStatus
-from tsad.report import build_report, cmd_report, dollars, market_summary, register_report
+from tsad.commands.report import build_report, cmd_report, dollars, market_summary, register_report
+from tsad.core.orders import BookSide, Fill, Order, OrderStatus
+from tsad.runtime.journal import Journal
 
 
 T = "KXTSAW-24SEP08-A2.45"

@@ -12,6 +12,8 @@ import pytest
 import structlog
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from tsad.core.exchange import Exchange
+from tsad.core.orders import BookSide, OrderRequest, OrderStatus, WriteAck
 from tsad.errors import (
     AuthError,
     ConfigError,
@@ -20,7 +22,6 @@ from tsad.errors import (
     OrderRejected,
     ServerError,
 )
-from tsad.exchange import Exchange
 from tsad.kalshi.budget import (
     PACING,
     TIER_LIMITS,
@@ -32,7 +33,6 @@ from tsad.kalshi.budget import (
 from tsad.kalshi.rest import AUTH_HINT, KalshiClient
 from tsad.kalshi.signing import Signer
 from tsad.kalshi.wire import AccountLimits, BucketLimit
-from tsad.orders import BookSide, OrderRequest, OrderStatus, WriteAck
 
 
 # --------------------------------------------------------------------------- fakes of time

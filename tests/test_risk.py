@@ -7,12 +7,12 @@ from fractions import Fraction
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tsad.market import Market, Outcome, StrikeType
-from tsad.money import PRICE_ONE
-from tsad.orders import BookSide, Position
-from tsad.quoting import Quote
-from tsad.reconcile import LiveOrder
-from tsad.risk import (
+from tsad.core.market import Market, Outcome, StrikeType
+from tsad.core.money import PRICE_ONE
+from tsad.core.orders import BookSide, Position
+from tsad.core.quoting import Quote
+from tsad.core.reconcile import LiveOrder
+from tsad.core.risk import (
     RiskLimits,
     check_quotes,
     event_worst_loss,

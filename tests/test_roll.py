@@ -14,15 +14,16 @@ from conftest import write_demo_config
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tsad import paper, tickers
-from tsad.book import BookUpdated
-from tsad.config import load_config
-from tsad.engine import Engine, StopRequested, Tick
-from tsad.journal import Journal
+from tsad.core import tickers
+from tsad.core.book import BookUpdated
+from tsad.core.money import PRICE_ONE
+from tsad.core.orders import BookSide, Order
 from tsad.kalshi.rest import KalshiClient
 from tsad.kalshi.signing import Signer
-from tsad.money import PRICE_ONE
-from tsad.orders import BookSide, Order
+from tsad.runtime import paper
+from tsad.runtime.config import load_config
+from tsad.runtime.engine import Engine, StopRequested, Tick
+from tsad.runtime.journal import Journal
 from tsad.sim import Emulator
 
 

@@ -10,9 +10,9 @@ from datetime import UTC, datetime
 import pytest
 from hypothesis import given, settings, strategies as st
 
+from tsad.core.money import PRICE_ONE
+from tsad.core.orders import BookSide, OrderStatus
 from tsad.errors import Conflict, NotFound, OrderRejected
-from tsad.money import PRICE_ONE
-from tsad.orders import BookSide, OrderStatus
 from tsad.sim.matching import MatchingEngine, taker_fee
 from tsad.sim.week import (
     STRIKES,

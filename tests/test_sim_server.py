@@ -16,9 +16,9 @@ from websockets.asyncio.client import connect
 
 from tests.conftest import public_pem
 from tsad.clock import SystemClock
+from tsad.core.money import PRICE_ONE, parse_count, parse_price
+from tsad.core.orders import BookSide
 from tsad.kalshi.signing import Signer
-from tsad.money import PRICE_ONE, parse_count, parse_price
-from tsad.orders import BookSide
 from tsad.sim import Emulator
 
 

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, strategies as st
 
-from tsad.tickers import (
+from tsad.core.tickers import (
     EventId,
     MarketId,
     current_event_ticker,

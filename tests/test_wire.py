@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from hypothesis import given, strategies as st
 
+from tsad.core.market import Outcome, StrikeType
+from tsad.core.money import CENT_GRID, PriceGrid, PriceRange
+from tsad.core.orders import BookSide, Fill, Order, OrderRequest, OrderStatus, Position, WriteAck
 from tsad.errors import Conflict, NotFound, OrderRejected, ProtocolError
 from tsad.kalshi import wire
-from tsad.market import Outcome, StrikeType
-from tsad.money import CENT_GRID, PriceGrid, PriceRange
-from tsad.orders import BookSide, Fill, Order, OrderRequest, OrderStatus, Position, WriteAck
 
 
 DATA = Path(__file__).parent / "data" / "wire"

@@ -1,6 +1,6 @@
 """``python -m tsad``: the same as the ``tsad`` console script."""
 
-from tsad.cli import main
+from tsad.commands.cli import main
 
 
 raise SystemExit(main())

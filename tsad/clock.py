@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime
-from typing import Protocol
 
 
-__all__ = ["Clock", "SystemClock"]
-
-
-class Clock(Protocol):
-    """A source of time; the shell injects one, the core receives `now` as a value."""
-
-    def now(self) -> datetime:
-        """Return the current time as an aware UTC datetime."""
-        ...
-
-    def monotonic(self) -> float:
-        """Return seconds from an arbitrary origin that never goes backwards."""
-        ...
+__all__ = ["SystemClock"]
 
 
 class SystemClock:
-    """The real clock."""
+    """The real clock (implements `tsad.core.clock.Clock`)."""
 
     def now(self) -> datetime:
         """Return the current time as an aware UTC datetime."""

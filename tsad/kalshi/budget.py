@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final, Literal
 
-from tsad.clock import Clock, SystemClock
+from tsad.clock import SystemClock
+from tsad.core.clock import Clock
 from tsad.errors import ConfigError
 from tsad.kalshi.wire import AccountLimits, BucketLimit
 

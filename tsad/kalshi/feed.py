@@ -25,8 +25,8 @@ import structlog
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from tsad.book import BookEvent, Books, BookStale, Delta, SeqAck, Snapshot
-from tsad.clock import Clock
+from tsad.core.book import BookEvent, Books, BookStale, Delta, SeqAck, Snapshot
+from tsad.core.clock import Clock
 from tsad.errors import AuthError, ProtocolError, TransportError
 from tsad.kalshi.signing import Signer
 from tsad.kalshi.wire import (

@@ -29,7 +29,20 @@ from urllib.parse import urlsplit
 import httpx
 import structlog
 
-from tsad.clock import Clock, SystemClock
+from tsad.clock import SystemClock
+from tsad.core.clock import Clock
+from tsad.core.exchange import Exchange, ExchangeStatus, OrderbookLevels
+from tsad.core.market import Event, Market
+from tsad.core.orders import (
+    Balance,
+    BookSide,
+    Fill,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    Position,
+    WriteAck,
+)
 from tsad.errors import (
     AmbiguousOutcome,
     AuthError,
@@ -42,7 +55,6 @@ from tsad.errors import (
     ServerError,
     TransportError,
 )
-from tsad.exchange import Exchange, ExchangeStatus, OrderbookLevels
 from tsad.kalshi import wire
 from tsad.kalshi.budget import (
     BATCH_CANCEL_COST,
@@ -53,17 +65,6 @@ from tsad.kalshi.budget import (
     request_cost,
 )
 from tsad.kalshi.signing import Signer
-from tsad.market import Event, Market
-from tsad.orders import (
-    Balance,
-    BookSide,
-    Fill,
-    Order,
-    OrderRequest,
-    OrderStatus,
-    Position,
-    WriteAck,
-)
 
 
 __all__ = ["AUTH_HINT", "KalshiClient"]

@@ -19,17 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeAlias
 
-from tsad.errors import (
-    Conflict,
-    ExchangeError,
-    NotFound,
-    OrderRejected,
-    ProtocolError,
-    RateLimited,
-)
-from tsad.exchange import ExchangeStatus, OrderbookLevels
-from tsad.market import Event, Market, Outcome, StrikeType
-from tsad.money import (
+from tsad.core.exchange import ExchangeStatus, OrderbookLevels
+from tsad.core.market import Event, Market, Outcome, StrikeType
+from tsad.core.money import (
     PRICE_ONE,
     PriceGrid,
     contracts,
@@ -39,7 +31,7 @@ from tsad.money import (
     parse_money,
     parse_price,
 )
-from tsad.orders import (
+from tsad.core.orders import (
     Balance,
     BookSide,
     Fill,
@@ -48,6 +40,14 @@ from tsad.orders import (
     OrderStatus,
     Position,
     WriteAck,
+)
+from tsad.errors import (
+    Conflict,
+    ExchangeError,
+    NotFound,
+    OrderRejected,
+    ProtocolError,
+    RateLimited,
 )
 
 

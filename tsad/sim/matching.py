@@ -22,9 +22,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from tsad.core.money import CENT_GRID, PRICE_ONE, PriceGrid
+from tsad.core.orders import BookSide, Order, OrderStatus
 from tsad.errors import Conflict, NotFound, OrderRejected
-from tsad.money import CENT_GRID, PRICE_ONE, PriceGrid
-from tsad.orders import BookSide, Order, OrderStatus
 
 
 __all__ = [

@@ -30,12 +30,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tsad.clock import SystemClock
+from tsad.core.exchange import OrderbookLevels
+from tsad.core.market import Event, Market
+from tsad.core.money import PRICE_ONE, format_count, format_price, parse_count, parse_price
+from tsad.core.orders import BookSide, Order, OrderStatus
 from tsad.errors import ExchangeError, NotFound
-from tsad.exchange import OrderbookLevels
 from tsad.kalshi.signing import verify_signature
-from tsad.market import Event, Market
-from tsad.money import PRICE_ONE, format_count, format_price, parse_count, parse_price
-from tsad.orders import BookSide, Order, OrderStatus
 from tsad.sim.faults import Faults
 from tsad.sim.matching import BookOrder, MatchingEngine
 from tsad.sim.stream import Hub

@@ -18,9 +18,9 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from tsad.market import Market
-from tsad.money import PRICE_ONE, format_count, format_price
-from tsad.orders import BookSide
+from tsad.core.market import Market
+from tsad.core.money import PRICE_ONE, format_count, format_price
+from tsad.core.orders import BookSide
 from tsad.sim.matching import (
     BookChange,
     EngineEvent,

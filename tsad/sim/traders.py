@@ -6,9 +6,9 @@ import asyncio
 import random
 from typing import TYPE_CHECKING
 
+from tsad.core.money import PRICE_ONE
+from tsad.core.orders import BookSide, OrderStatus
 from tsad.errors import ExchangeError
-from tsad.money import PRICE_ONE
-from tsad.orders import BookSide, OrderStatus
 from tsad.sim.week import fair_values
 
 

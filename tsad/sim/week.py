@@ -20,8 +20,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from tsad.market import Event, Market, StrikeType
-from tsad.money import CENT_GRID, PRICE_ONE
+from tsad.core.market import Event, Market, StrikeType
+from tsad.core.money import CENT_GRID, PRICE_ONE
 
 
 __all__ = [

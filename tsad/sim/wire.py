@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tsad.market import Market
-from tsad.money import PRICE_ONE, format_count, format_money, format_price
-from tsad.orders import BookSide
+from tsad.core.market import Market
+from tsad.core.money import PRICE_ONE, format_count, format_money, format_price
+from tsad.core.orders import BookSide
 from tsad.sim.matching import BookOrder, FillRow, MatchingEngine, PositionState
 from tsad.sim.week import rules_primary, rules_secondary
 

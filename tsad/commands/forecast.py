@@ -32,11 +32,11 @@ from pathlib import Path
 from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-from tsad.actuals import atomic_write_text, read_actuals
 from tsad.clock import SystemClock
+from tsad.commands.actuals import atomic_write_text, read_actuals
+from tsad.commands.holidays import FIXED_DATE_HOLIDAYS, MOVING_HOLIDAYS, holiday_date
+from tsad.core.midweek import RELEASE_TIME, published_through
 from tsad.errors import InputError, TsadError
-from tsad.holidays import FIXED_DATE_HOLIDAYS, MOVING_HOLIDAYS, holiday_date
-from tsad.midweek import RELEASE_TIME, published_through
 
 
 __all__ = [

@@ -34,10 +34,22 @@ from typing import Any
 
 import structlog
 
-from tsad import inputs, midweek, model, quoting, reconcile, risk, tickers
-from tsad.book import BookResynced, BookStale, BookUpdated
-from tsad.clock import Clock
-from tsad.config import Config, config_diff, restart_required
+from tsad.core import midweek, model, quoting, reconcile, risk, tickers
+from tsad.core.book import BookResynced, BookStale, BookUpdated
+from tsad.core.clock import Clock
+from tsad.core.exchange import Exchange
+from tsad.core.market import Event, Market, Valuation
+from tsad.core.orders import (
+    BookSide,
+    Fill,
+    MirrorOrder,
+    MirrorState,
+    Order,
+    OrderMirror,
+    OrderStatus,
+    Position,
+    WriteAck,
+)
 from tsad.errors import (
     AmbiguousOutcome,
     ConfigError,
@@ -49,22 +61,11 @@ from tsad.errors import (
     OrderRejected,
     RateLimited,
 )
-from tsad.exchange import Exchange
-from tsad.journal import Decision, Journal
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
-from tsad.market import Event, Market, Valuation
-from tsad.orders import (
-    BookSide,
-    Fill,
-    MirrorOrder,
-    MirrorState,
-    Order,
-    OrderMirror,
-    OrderStatus,
-    Position,
-    WriteAck,
-)
+from tsad.runtime import inputs
+from tsad.runtime.config import Config, config_diff, restart_required
+from tsad.runtime.journal import Decision, Journal
 
 
 __all__ = [
@@ -77,7 +78,7 @@ __all__ = [
     "WriteDone",
 ]
 
-log = structlog.get_logger("tsad.engine")
+log = structlog.get_logger("tsad.runtime.engine")
 
 Key = tuple[str, BookSide]
 

@@ -31,12 +31,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from tsad.config import Config, load_config
+from tsad.core.exchange import Exchange
+from tsad.core.money import format_count, format_money, format_price, parse_price
+from tsad.core.orders import Balance, BookSide, Fill, Order, OrderStatus, Position
 from tsad.errors import ConfigError, TsadError
-from tsad.exchange import Exchange
-from tsad.journal import Journal, JournalError, event_of
-from tsad.money import format_count, format_money, format_price, parse_price
-from tsad.orders import Balance, BookSide, Fill, Order, OrderStatus, Position
+from tsad.runtime.config import Config, load_config
+from tsad.runtime.journal import Journal, JournalError, event_of
 
 
 __all__ = [

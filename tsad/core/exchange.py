@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from tsad.core.market import Event, Market
+from tsad.core.orders import Balance, Fill, Order, OrderRequest, Position, WriteAck
 from tsad.errors import ExchangeError
-from tsad.market import Event, Market
-from tsad.orders import Balance, Fill, Order, OrderRequest, Position, WriteAck
 
 
 __all__ = ["Exchange", "ExchangeStatus", "OrderbookLevels"]

@@ -33,9 +33,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
-from tsad.clock import Clock, SystemClock
+from tsad.clock import SystemClock
+from tsad.core.clock import Clock
+from tsad.core.orders import BookSide, Fill, Order, OrderStatus
 from tsad.errors import TsadError
-from tsad.orders import BookSide, Fill, Order, OrderStatus
 
 
 __all__ = [

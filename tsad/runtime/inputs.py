@@ -24,8 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Final, TypeVar
 
+from tsad.core.model import ErrorHistory
 from tsad.errors import InputError
-from tsad.model import ErrorHistory
 
 
 __all__ = [

@@ -30,10 +30,10 @@ from collections.abc import Iterable, Mapping, Set
 from dataclasses import dataclass, replace
 from typing import Final
 
+from tsad.core.money import CENT_GRID, PriceGrid
+from tsad.core.orders import BookSide, Order, OrderRequest
+from tsad.core.quoting import Quote
 from tsad.errors import InvariantError
-from tsad.money import CENT_GRID, PriceGrid
-from tsad.orders import BookSide, Order, OrderRequest
-from tsad.quoting import Quote
 
 
 __all__ = [

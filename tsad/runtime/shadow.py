@@ -7,16 +7,16 @@ from collections.abc import Sequence
 
 import structlog
 
+from tsad.core.exchange import Exchange, ExchangeStatus, OrderbookLevels
+from tsad.core.market import Event, Market
+from tsad.core.money import format_count, format_price
+from tsad.core.orders import Balance, Fill, Order, OrderRequest, Position, WriteAck
 from tsad.errors import ExchangeError
-from tsad.exchange import Exchange, ExchangeStatus, OrderbookLevels
-from tsad.market import Event, Market
-from tsad.money import format_count, format_price
-from tsad.orders import Balance, Fill, Order, OrderRequest, Position, WriteAck
 
 
 __all__ = ["ShadowExchange"]
 
-log = structlog.get_logger("tsad.shadow")
+log = structlog.get_logger("tsad.runtime.shadow")
 
 
 class ShadowExchange:

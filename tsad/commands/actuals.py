@@ -47,7 +47,7 @@ __all__ = [
     "write_actuals",
 ]
 
-_log = structlog.get_logger("tsad.actuals")
+_log = structlog.get_logger("tsad.commands.actuals")
 
 #: The current year's page; earlier years live at ``…/passenger-volumes/{YYYY}``.
 DEFAULT_URLS: Final = ("https://www.tsa.gov/travel/passenger-volumes",)

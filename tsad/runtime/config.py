@@ -23,10 +23,10 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
+from tsad.core.money import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE
+from tsad.core.quoting import QuotingPolicy
+from tsad.core.risk import RiskLimits
 from tsad.errors import ConfigError
-from tsad.money import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE
-from tsad.quoting import QuotingPolicy
-from tsad.risk import RiskLimits
 
 
 __all__ = [

@@ -15,7 +15,8 @@ from typing import Final
 
 import structlog
 
-from tsad.clock import Clock, SystemClock
+from tsad.clock import SystemClock
+from tsad.core.clock import Clock
 
 
 __all__ = ["Notifier"]

@@ -13,9 +13,9 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tsad import tickers
-from tsad.config import Config
+from tsad.core import tickers
 from tsad.kalshi.signing import Signer
+from tsad.runtime.config import Config
 
 
 __all__ = [
@@ -27,7 +27,7 @@ __all__ = [
     "write_paper_inputs",
 ]
 
-log = structlog.get_logger("tsad.paper")
+log = structlog.get_logger("tsad.runtime.paper")
 
 # Spread of the synthetic forecast errors (relative): about what a baseline forecaster
 # achieves at Monday open (tsa-markets.md §5: ~2% MAPE).

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from fractions import Fraction
 
-from tsad.money import CENT_GRID, PriceGrid
+from tsad.core.money import CENT_GRID, PriceGrid
 
 
 __all__ = ["Event", "Market", "Outcome", "StrikeType", "Valuation"]

@@ -25,7 +25,7 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import assert_never
 
-from tsad.market import Market, Outcome, StrikeType, Valuation
+from tsad.core.market import Market, Outcome, StrikeType, Valuation
 
 
 __all__ = [

@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Final, Protocol
 
+from tsad.core.market import Market, Valuation
+from tsad.core.model import ErrorHistory, OutcomeDistribution, value_markets
+from tsad.core.tickers import ET, event_dates
 from tsad.errors import ConfigError, HookError
-from tsad.market import Market, Valuation
-from tsad.model import ErrorHistory, OutcomeDistribution, value_markets
-from tsad.tickers import ET, event_dates
 
 
 __all__ = [

@@ -9,12 +9,13 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
-from tsad import inputs, midweek, quoting, tickers
-from tsad.config import Config
+from tsad.core import midweek, quoting, tickers
+from tsad.core.market import Event, Market, Valuation
+from tsad.core.money import PRICE_ONE, format_count, format_price, parse_price
 from tsad.errors import InputError, ProtocolError
 from tsad.kalshi import wire
-from tsad.market import Event, Market, Valuation
-from tsad.money import PRICE_ONE, format_count, format_price, parse_price
+from tsad.runtime import inputs
+from tsad.runtime.config import Config
 
 
 __all__ = ["SheetRow", "books_from_payload", "load_markets_file", "quote_sheet", "valuations_for"]

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from tsad.core.market import Outcome
+from tsad.core.money import PRICE_ONE
 from tsad.errors import ProtocolError
-from tsad.market import Outcome
-from tsad.money import PRICE_ONE
 
 
 __all__ = [

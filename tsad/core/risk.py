@@ -23,10 +23,10 @@ from fractions import Fraction
 from itertools import pairwise
 from typing import Protocol
 
-from tsad.market import Market, StrikeType
-from tsad.money import PRICE_ONE, format_count, format_money, format_price
-from tsad.orders import BookSide, Position
-from tsad.quoting import Quote
+from tsad.core.market import Market, StrikeType
+from tsad.core.money import PRICE_ONE, format_count, format_money, format_price
+from tsad.core.orders import BookSide, Position
+from tsad.core.quoting import Quote
 
 
 __all__ = [

@@ -24,9 +24,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
-from tsad.actuals import atomic_write_text, read_actuals
-from tsad.errors import HookError, InputError, TsadError
-from tsad.forecast import (
+from tsad.commands.actuals import atomic_write_text, read_actuals
+from tsad.commands.forecast import (
     DEFAULT_PARAMS,
     ForecastParams,
     HistoryRow,
@@ -37,9 +36,10 @@ from tsad.forecast import (
     sundays_between,
     walk_forward,
 )
-from tsad.midweek import WeekContext, apply_hooks, resolve_hooks
-from tsad.model import ErrorHistory
-from tsad.tickers import event_ticker
+from tsad.core.midweek import WeekContext, apply_hooks, resolve_hooks
+from tsad.core.model import ErrorHistory
+from tsad.core.tickers import event_ticker
+from tsad.errors import HookError, InputError, TsadError
 
 
 __all__ = [

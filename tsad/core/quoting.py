@@ -20,10 +20,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
-from tsad.exchange import OrderbookLevels
-from tsad.market import Market, Outcome, Valuation
-from tsad.money import PRICE_ONE, contracts
-from tsad.orders import BookSide, Position
+from tsad.core.exchange import OrderbookLevels
+from tsad.core.market import Market, Outcome, Valuation
+from tsad.core.money import PRICE_ONE, contracts
+from tsad.core.orders import BookSide, Position
 
 
 __all__ = [

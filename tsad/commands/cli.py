@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from tsad.config import Config
+from tsad.core.market import Market
+from tsad.core.quoting import BookTop
 from tsad.errors import ConfigError, ExchangeError, HookError, InputError, TsadError
-from tsad.market import Market
-from tsad.quoting import BookTop
+from tsad.runtime.config import Config
 
 
 __all__ = ["main"]
@@ -35,15 +35,15 @@ def _parse_now(text: str | None) -> datetime:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from tsad import daemon
+    from tsad.runtime import daemon
 
     return asyncio.run(daemon.run(Path(args.config), duration=args.duration))
 
 
 def _load_config(path: str) -> Config:
     """Load and validate the config, or print why not and exit with EX_CONFIG (78)."""
-    from tsad.config import load_config
-    from tsad.paper import with_paper_paths
+    from tsad.runtime.config import load_config
+    from tsad.runtime.paper import with_paper_paths
 
     try:
         return with_paper_paths(load_config(Path(path)))
@@ -59,7 +59,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_quote(args: argparse.Namespace) -> int:
-    from tsad import sheet
+    from tsad.commands import sheet
 
     cfg = _load_config(args.config)
     now = _parse_now(args.now)
@@ -96,8 +96,8 @@ async def _live_markets(
     cfg: Config, now: datetime
 ) -> tuple[str, list[Market], dict[str, BookTop]]:
     """Read the current event and books from the configured (non-paper) exchange."""
-    from tsad import tickers
     from tsad.clock import SystemClock
+    from tsad.core import tickers
     from tsad.kalshi.rest import KalshiClient
 
     if cfg.exchange.environment == "paper" or cfg.exchange.rest_url is None:
@@ -127,8 +127,8 @@ def _cmd_cancel_all(args: argparse.Namespace) -> int:
 
 
 async def _cancel_all(cfg: Config, everything: bool) -> int:
-    from tsad import reconcile
     from tsad.clock import SystemClock
+    from tsad.core import reconcile
     from tsad.kalshi.rest import KalshiClient
     from tsad.kalshi.signing import Signer, load_private_key
 
@@ -200,7 +200,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the operator commands that live in their own modules."""
-    from tsad import actuals, backtest, forecast, report
+    from tsad.commands import actuals, backtest, forecast, report
 
     forecast.register_forecast(sub)
     backtest.register_backtest(sub)

@@ -11,23 +11,23 @@ from pathlib import Path
 
 import structlog
 
-from tsad import logs
 from tsad.clock import SystemClock
-from tsad.config import Config, load_config
-from tsad.engine import Engine, ReloadRequested, StopRequested, Tick
+from tsad.core.exchange import Exchange
 from tsad.errors import ConfigError, ExchangeError, NotFound, TsadError
-from tsad.exchange import Exchange
-from tsad.journal import Journal
 from tsad.kalshi.feed import Feed
 from tsad.kalshi.rest import KalshiClient
 from tsad.kalshi.signing import Signer, load_private_key
-from tsad.notify import Notifier
-from tsad.shadow import ShadowExchange
+from tsad.runtime import logs
+from tsad.runtime.config import Config, load_config
+from tsad.runtime.engine import Engine, ReloadRequested, StopRequested, Tick
+from tsad.runtime.journal import Journal
+from tsad.runtime.notify import Notifier
+from tsad.runtime.shadow import ShadowExchange
 
 
 __all__ = ["EX_CONFIG", "run"]
 
-log = structlog.get_logger("tsad.daemon")
+log = structlog.get_logger("tsad.runtime.daemon")
 
 EX_CONFIG = 78
 _TICK_SECONDS = 0.25
@@ -48,7 +48,7 @@ async def _endpoints(cfg: Config, stack: contextlib.AsyncExitStack) -> _Endpoint
     """Resolve where to connect and with which key; start the emulator in paper mode."""
     ex = cfg.exchange
     if ex.environment == "paper":
-        from tsad import paper
+        from tsad.runtime import paper
         from tsad.sim import Emulator
 
         clock = SystemClock()
@@ -76,7 +76,7 @@ async def _endpoints(cfg: Config, stack: contextlib.AsyncExitStack) -> _Endpoint
 
 def _load(path: Path) -> Config:
     """Load and validate the config; paper mode gets default forecaster file paths."""
-    from tsad.paper import with_paper_paths
+    from tsad.runtime.paper import with_paper_paths
 
     return with_paper_paths(load_config(path))
 

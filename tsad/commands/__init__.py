@@ -1,0 +1,1 @@
+"""Operator commands: the CLI, forecasting, backtests, actuals, reports and the quote sheet."""

@@ -1,0 +1,1 @@
+"""The runtime shell: the engine runner, daemon, journal, config, inputs and logs."""
