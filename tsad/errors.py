@@ -17,7 +17,10 @@
      │   ├─ OrderRejected        business rejection (post-only cross, market closed, balance…)
      │   └─ ProtocolError        unexpected payload, schema, or sequence gap
      ├─ RiskViolation            a pre-trade control refused an action
-     └─ InvariantError           our own bug: crash and let systemd restart us
+     ├─ InvariantError           our own state disagrees with itself: the market is resynced,
+     │                           the daemon lives
+     └─ FatalError               the daemon cannot go on (journal unwritable…): cancel all of
+                                 ours, exit non-zero
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ __all__ = [
     "ConfigError",
     "Conflict",
     "ExchangeError",
+    "FatalError",
     "HookError",
     "InputError",
     "InvariantError",
@@ -115,7 +119,11 @@ class RiskViolation(TsadError):
 
 
 class InvariantError(TsadError):
-    """One of our own invariants broke: a bug. Crash, let systemd restart us."""
+    """One of our own invariants broke: the engine resyncs the market instead of crashing."""
+
+
+class FatalError(TsadError):
+    """The daemon cannot continue: it cancels every order of ours and exits non-zero."""
 
 
 def is_retryable(exc: BaseException) -> bool:
