@@ -330,3 +330,29 @@ def test_config_diff_and_restart_keys(tmp_path: Path):
     assert config_diff(old, old) == []
     assert "journal.path" in RESTART_REQUIRED_KEYS and "exchange.key_id" in RESTART_REQUIRED_KEYS
     assert old.version != new.version
+
+
+def test_restart_keys_cover_every_key_that_cannot_apply_live():
+    """Everything in [exchange] and [market], the journal path and the order group need a restart."""
+    for key in ("exchange.dry_run", "exchange.client_order_prefix", "exchange.environment",
+                "exchange.rest_url", "exchange.ws_url", "exchange.key_id",
+                "exchange.private_key_path", "exchange.tier", "market.series", "market.event",
+                "journal.path", "paper.seed", "risk.order_group_contracts_limit"):
+        assert restart_required([key]) == [key]
+    assert restart_required(["quoting.margin", "risk.max_position", "daemon.log_level",
+                             "risk.cancel_order_on_pause"]) == []
+
+
+def test_pause_and_order_group_keys(tmp_path: Path):
+    """[risk] cancel_order_on_pause defaults on, the order group limit to 50 contracts; 0 is off."""
+    cfg = load_config(write(tmp_path, ""))
+    assert cfg.risk.cancel_order_on_pause is True
+    assert cfg.risk.order_group_contracts_limit == 50
+    cfg = load_config(write(tmp_path, "[risk]\ncancel_order_on_pause = false\n"
+                                      "order_group_contracts_limit = 0\n"))
+    assert cfg.risk.cancel_order_on_pause is False
+    assert cfg.risk.order_group_contracts_limit == 0
+    with pytest.raises(ConfigError, match="order_group_contracts_limit"):
+        load_config(write(tmp_path, "[risk]\norder_group_contracts_limit = -1\n"))
+    shipped = load_config(SHIPPED)
+    assert shipped.risk.order_group_contracts_limit == 50

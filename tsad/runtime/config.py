@@ -1,4 +1,6 @@
-"""Configuration: reads and validates ``config.toml`` into one immutable `Config`.
+"""Configuration loading: reads and validates ``config.toml`` into one immutable `Config`.
+
+The dataclasses themselves live in `tsad.runtime.settings` (re-exported here).
 
 Every problem is collected and raised as one `ConfigError`, each line of it naming the file,
 the line, the dotted key and, for unknown keys, the closest known key. Numbers are read with
@@ -9,7 +11,6 @@ resolved against the directory of the config file.
 
 from __future__ import annotations
 
-import dataclasses
 import decimal
 import difflib
 import hashlib
@@ -17,16 +18,31 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from enum import StrEnum
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 from tsad.core.money import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE
-from tsad.core.quoting import QuotingPolicy
-from tsad.core.risk import RiskLimits
 from tsad.errors import ConfigError
+from tsad.runtime.settings import (
+    DEFAULT_URLS,
+    DEFAULTS,
+    RESTART_REQUIRED_KEYS,
+    SECTIONS,
+    Config,
+    DaemonConfig,
+    Environment,
+    ExchangeConfig,
+    JournalConfig,
+    MarketConfig,
+    ModelConfig,
+    PaperConfig,
+    QuotingConfig,
+    RiskConfig,
+    Tier,
+    config_diff,
+    restart_required,
+)
 
 
 __all__ = [
@@ -50,193 +66,11 @@ __all__ = [
 ]
 
 
-class Environment(StrEnum):
-    """Where orders go: the embedded emulator, Kalshi's demo, or production."""
-
-    PAPER = "paper"
-    DEMO = "demo"
-    PRODUCTION = "production"
-
-
-class Tier(StrEnum):
-    """Kalshi API usage tier (sets the client-side token buckets; kalshi-api.md §4)."""
-
-    BASIC = "basic"
-    ADVANCED = "advanced"
-    PREMIER = "premier"
-    PRIME = "prime"
-
-
-DEFAULT_URLS: Final[Mapping[Environment, tuple[str, str]]] = {
-    # kalshi-api.md §1, the recommended hosts (2026-05-07).
-    Environment.DEMO: (
-        "https://external-api.demo.kalshi.co/trade-api/v2",
-        "wss://external-api-ws.demo.kalshi.co/trade-api/ws/v2",
-    ),
-    Environment.PRODUCTION: (
-        "https://external-api.kalshi.com/trade-api/v2",
-        "wss://external-api-ws.kalshi.com/trade-api/ws/v2",
-    ),
-}
-"""(rest_url, ws_url) per environment; paper mode has none (the emulator picks its ports)."""
-
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 _STP_TYPES: Final = ("taker_at_cross", "maker")
 _PREFIX = re.compile(r"^[A-Za-z0-9_]{1,16}$")
 _HOOK = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
 _CREDENTIALS = re.compile(r"^\$(\{CREDENTIALS_DIRECTORY\}|CREDENTIALS_DIRECTORY)(?=/|$)")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ExchangeConfig:
-    """``[exchange]``: where and how to reach the exchange. ``key_id`` never appears in reprs."""
-
-    environment: Environment = Environment.PAPER
-    rest_url: str | None = None
-    ws_url: str | None = None
-    key_id: str | None = field(default=None, repr=False)
-    private_key_path: Path | None = None
-    tier: Tier = Tier.BASIC
-    allow_insecure_key: bool = False
-    dry_run: bool = False
-    request_timeout: float = 10.0
-    client_order_prefix: str = "tsad"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class MarketConfig:
-    """``[market]``: which series to trade, and optionally a fixed event."""
-
-    series: str = "KXTSAW"
-    event: str | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ModelConfig:
-    """``[model]``: the forecaster's files and the mid-week hooks (in order).
-
-    In paper mode ``prediction_path`` / ``history_path`` may be None: the daemon then
-    synthesises them.
-    """
-
-    prediction_path: Path | None = None
-    history_path: Path | None = None
-    actuals_path: Path | None = None
-    hooks: tuple[str, ...] = ("realized_days",)
-    max_prediction_age: float = 129_600.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class QuotingConfig:
-    """``[quoting]``: the quoting policy (probabilities exact, ``count`` in count units)."""
-
-    margin: Fraction = Fraction(3, 4)
-    min_true_value: Fraction = Fraction(1, 20)
-    max_true_value: Fraction = Fraction(19, 20)
-    count: int = 10 * COUNT_SCALE
-    min_reprice_ticks: int = 1
-    post_only: bool = True
-    self_trade_prevention: str = "taker_at_cross"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RiskConfig:
-    """``[risk]``: limits in count units, ``max_event_loss`` in money units ($0.000001)."""
-
-    max_position: int = 100 * COUNT_SCALE
-    max_order_size: int = 50 * COUNT_SCALE
-    max_event_loss: int = 500 * MONEY_SCALE
-    min_price: int = PRICE_SCALE // 100
-    max_price: int = PRICE_SCALE * 99 // 100
-    halt_file: Path | None = None
-    cancel_on_exit: bool = True
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class JournalConfig:
-    """``[journal]``: the SQLite journal file."""
-
-    path: Path = Path("state/journal.sqlite3")
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DaemonConfig:
-    """``[daemon]``: event-loop timings and the log level."""
-
-    coalesce_ms: int = 20
-    resync_interval: float = 60.0
-    stale_market_seconds: float = 120.0
-    log_level: str = "info"
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class PaperConfig:
-    """``[paper]``: the embedded emulator (``prediction`` in persons; 0 = derive it)."""
-
-    outside_traders: bool = True
-    seed: int = 0
-    prediction: int = 0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Config:
-    """The whole validated configuration.
-
-    ``path`` is the file it came from; ``version`` the first 12 hex digits of the SHA-256 of
-    its bytes (recorded by the journal).
-    """
-
-    exchange: ExchangeConfig = ExchangeConfig()
-    market: MarketConfig = MarketConfig()
-    model: ModelConfig = ModelConfig()
-    quoting: QuotingConfig = QuotingConfig()
-    risk: RiskConfig = RiskConfig()
-    journal: JournalConfig = JournalConfig()
-    daemon: DaemonConfig = DaemonConfig()
-    paper: PaperConfig = PaperConfig()
-    path: Path = Path("config.toml")
-    version: str = ""
-
-    def quoting_policy(self) -> QuotingPolicy:
-        """Return the `QuotingPolicy` of ``[quoting]`` with ``risk.max_position``."""
-        q = self.quoting
-        return QuotingPolicy(
-            margin=q.margin, min_true_value=q.min_true_value, max_true_value=q.max_true_value,
-            count=q.count, max_position=self.risk.max_position,
-        )
-
-    def risk_limits(self, *, halted: bool = False) -> RiskLimits:
-        """Return the `RiskLimits` of ``[risk]``.
-
-        Args:
-            halted: whether trading is halted right now (e.g. the halt file exists).
-        """
-        r = self.risk
-        return RiskLimits(
-            max_order_size=r.max_order_size, max_position=r.max_position,
-            max_event_loss=r.max_event_loss, min_price=r.min_price, max_price=r.max_price,
-            halted=halted,
-        )
-
-
-_DEFAULT: Final = Config()
-
-_SECTIONS: Final[Mapping[str, type[Any]]] = {
-    "exchange": ExchangeConfig,
-    "market": MarketConfig,
-    "model": ModelConfig,
-    "quoting": QuotingConfig,
-    "risk": RiskConfig,
-    "journal": JournalConfig,
-    "daemon": DaemonConfig,
-    "paper": PaperConfig,
-}
-
-RESTART_REQUIRED_KEYS: Final[frozenset[str]] = frozenset(
-    {f"exchange.{f.name}" for f in dataclasses.fields(ExchangeConfig)}
-    | {"journal.path", "paper.outside_traders", "paper.seed"}
-)
-"""Keys a SIGHUP reload cannot apply: changing them needs a restart."""
 
 
 # --- where keys are in the text -----------------------------------------------------------
@@ -475,6 +309,8 @@ _SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
         "max_price": _price,
         "halt_file": _OPTIONAL_PATH,
         "cancel_on_exit": _bool,
+        "cancel_order_on_pause": _bool,
+        "order_group_contracts_limit": _non_negative_int,
     },
     "journal": {"path": _PATH},
     "daemon": {
@@ -592,7 +428,7 @@ def parse_config(
         raise ConfigError(
             f"{path}: {n} error{'s' if n > 1 else ''}:\n" + "\n".join(f"  {e}" for e in p.errors)
         )
-    built = {name: cls(**sections.get(name, {})) for name, cls in _SECTIONS.items()}
+    built = {name: cls(**sections.get(name, {})) for name, cls in SECTIONS.items()}
     return Config(**built, path=path, version=hashlib.sha256(data).hexdigest()[:12])
 
 
@@ -624,24 +460,24 @@ def _check(p: _Parser, s: dict[str, dict[str, object]]) -> None:
     margin = quoting.get("margin")
     if isinstance(margin, Fraction) and not 0 < margin <= 1:
         p.error("quoting.margin", f"must be in (0, 1], got {float(margin)}")
-    lo = quoting.get("min_true_value", _DEFAULT.quoting.min_true_value)
-    hi = quoting.get("max_true_value", _DEFAULT.quoting.max_true_value)
+    lo = quoting.get("min_true_value", DEFAULTS.quoting.min_true_value)
+    hi = quoting.get("max_true_value", DEFAULTS.quoting.max_true_value)
     if isinstance(lo, Fraction) and isinstance(hi, Fraction) and not lo < hi:
         at = "quoting.min_true_value" if "min_true_value" in quoting else "quoting.max_true_value"
         p.error(at, f"min_true_value ({float(lo)}) must be < max_true_value ({float(hi)})")
-    count = quoting.get("count", _DEFAULT.quoting.count)
-    size = risk.get("max_order_size", _DEFAULT.risk.max_order_size)
+    count = quoting.get("count", DEFAULTS.quoting.count)
+    size = risk.get("max_order_size", DEFAULTS.risk.max_order_size)
     if isinstance(count, int) and isinstance(size, int) and count > size:
         at = "quoting.count" if "count" in quoting else "risk.max_order_size"
         p.error(at, "quoting.count exceeds risk.max_order_size: every quote would be refused")
-    low = risk.get("min_price", _DEFAULT.risk.min_price)
-    high = risk.get("max_price", _DEFAULT.risk.max_price)
+    low = risk.get("min_price", DEFAULTS.risk.min_price)
+    high = risk.get("max_price", DEFAULTS.risk.max_price)
     if isinstance(low, int) and isinstance(high, int) and not low < high:
         p.error("risk.min_price", "must be < risk.max_price")
     risk.setdefault("halt_file", p.base / "halt")
-    journal.setdefault("path", p.base / _DEFAULT.journal.path)
+    journal.setdefault("path", p.base / DEFAULTS.journal.path)
     market = s.setdefault("market", {})
-    series, event = market.get("series", _DEFAULT.market.series), market.get("event")
+    series, event = market.get("series", DEFAULTS.market.series), market.get("event")
     if isinstance(event, str) and isinstance(series, str) and not event.startswith(series + "-"):
         p.error("market.event", f"{event!r} is not an event of series {series!r}")
 
@@ -667,27 +503,3 @@ def load_config(
     except OSError as exc:
         raise ConfigError(f"{p}: cannot read config: {exc.strerror or exc}") from exc
     return parse_config(data, path=p, environ=environ)
-
-
-def _flatten(prefix: str, value: object) -> dict[str, object]:
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        out: dict[str, object] = {}
-        for f in dataclasses.fields(value):
-            out |= _flatten(f"{prefix}.{f.name}" if prefix else f.name, getattr(value, f.name))
-        return out
-    return {prefix: value}
-
-
-def config_diff(old: Config, new: Config) -> list[str]:
-    """Return the dotted keys whose values differ between two configs, sorted.
-
-    ``path`` and ``version`` are not keys and are not compared.
-    """
-    a = {k: v for k, v in _flatten("", old).items() if "." in k}
-    b = {k: v for k, v in _flatten("", new).items() if "." in k}
-    return sorted(k for k in a.keys() | b.keys() if a.get(k) != b.get(k))
-
-
-def restart_required(changed: list[str]) -> list[str]:
-    """Return the changed keys a reload cannot apply (see `RESTART_REQUIRED_KEYS`)."""
-    return [k for k in changed if k in RESTART_REQUIRED_KEYS]
