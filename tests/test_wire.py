@@ -332,18 +332,24 @@ WS_CASES = [
     pytest.param("market_position", wire.PositionMsg(
         sid=14, market_ticker="FED-23DEC-T3.00", position=10000, position_cost=50000000,
         realized_pnl=10000000, fees_paid=1000000), id="market_position"),
-    pytest.param("market_lifecycle_v2", wire.LifecycleMsg(
-        sid=13, kind="market_lifecycle_v2", event_type="created",
-        market_ticker="INXD-23SEP14-B4487", event_ticker="INXD-23SEP14", close_ts=1694721600,
-        grid=PriceGrid((PriceRange(start=0, end=10000, step=100),)), strike_type="greater",
-        floor_strike=4487.0), id="lifecycle-created"),
+    pytest.param("market_lifecycle_v2", wire.MarketCreated(
+        sid=13, market_ticker="INXD-23SEP14-B4487", event_ticker="INXD-23SEP14",
+        open_time=datetime.fromtimestamp(1694635200, UTC),
+        close_time=datetime.fromtimestamp(1694721600, UTC),
+        grid=PriceGrid((PriceRange(start=0, end=10000, step=100),)),
+        price_level_structure="linear_cent", strike_type="greater", floor_strike=4487.0,
+        title="t"), id="lifecycle-created"),
+    pytest.param("price_level_structure_updated", wire.PriceGridChanged(
+        sid=13, market_ticker="INXD-23SEP14-B4487", price_level_structure="deci_cent",
+        grid=PriceGrid((PriceRange(start=0, end=10000, step=10),))),
+        id="lifecycle-price-levels"),
     pytest.param("determined", wire.LifecycleMsg(
         sid=13, kind="market_lifecycle_v2", event_type="determined",
         market_ticker="KXTSAW-26AUG30-A2.30", result="yes", settlement_value=10000),
         id="lifecycle-determined"),
-    pytest.param("event_lifecycle", wire.LifecycleMsg(
-        sid=5, kind="event_lifecycle", event_type="",
-        event_ticker="KXQUICKSETTLE-26JAN25H2150"), id="event_lifecycle"),
+    pytest.param("event_lifecycle", wire.EventCreated(
+        sid=5, event_ticker="KXQUICKSETTLE-26JAN25H2150", series_ticker="KXQUICKSETTLE",
+        title="t", subtitle="Jan 25 at 21:50"), id="event_lifecycle"),
     pytest.param("order_group_updates", wire.UnknownMsg(kind="order_group_updates", sid=21,
                                                         seq=7), id="unknown-type"),
 ]
@@ -396,3 +402,150 @@ def test_order_request_roundtrip(price, count, side):
     }
     order = wire.decode_order(echoed)
     assert (order.price, order.remaining, order.side) == (price, count, side)
+
+
+# --------------------------------------------------------------------------- the decode boundary
+
+
+def _golden_payloads() -> list[tuple[str, Any]]:
+    """Every REST decoder with its golden payload, and every websocket frame."""
+    rest = [
+        ("event", lambda p: wire.decode_event(p), load("event_nested.json")),
+        ("markets", wire.decode_markets_page, load("markets_page.json")),
+        ("orders", wire.decode_orders_page, load("orders_page.json")),
+        ("fills", wire.decode_fills_page, load("fills_page.json")),
+        ("positions", wire.decode_positions_page, load("positions_page.json")),
+        ("balance", wire.decode_balance, load("balance.json")),
+        ("order", wire.decode_order_response, load("order.json")),
+        ("limits", wire.decode_account_limits, load("account_limits.json")),
+        ("create", wire.decode_write_ack, load("create_ack.json")),
+        ("batch", lambda p: wire.decode_batch_acks(p, cancelled=False),
+         load("batch_create.json")),
+        ("orderbook", lambda p: wire.decode_orderbook("T", p), load("orderbook.json")),
+    ]
+    ws = [(f.stem, lambda p: wire.decode_ws(json.dumps(p)), json.loads(f.read_text()))
+          for f in sorted((DATA / "ws").glob("*.json"))]
+    return rest + ws
+
+
+_JUNK = st.one_of(
+    st.none(), st.booleans(), st.integers(min_value=-(10**30), max_value=10**30),
+    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=8),
+    st.lists(st.integers(), max_size=2), st.dictionaries(st.text(max_size=3), st.integers(),
+                                                         max_size=2),
+)
+
+
+def _paths(obj: Any, prefix: tuple = ()) -> list[tuple]:
+    out = [prefix]
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out += _paths(v, (*prefix, k))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            out += _paths(v, (*prefix, i))
+    return out
+
+
+def _replace(obj: Any, path: tuple, value: Any) -> Any:
+    if not path:
+        return value
+    head, rest = path[0], path[1:]
+    if isinstance(obj, dict):
+        return {**obj, head: _replace(obj[head], rest, value)}
+    copy = list(obj)
+    copy[head] = _replace(copy[head], rest, value)
+    return copy
+
+
+@given(data=st.data())
+def test_any_mutation_decodes_or_raises_protocol_error(data):
+    """Put any junk anywhere in any exchange payload: decoding succeeds or raises ProtocolError."""
+    _name, decode, payload = data.draw(st.sampled_from(_golden_payloads()))
+    path = data.draw(st.sampled_from(_paths(payload)))
+    mutated = _replace(payload, path, data.draw(_JUNK))
+    try:
+        decode(mutated)
+    except ProtocolError:
+        pass
+
+
+@pytest.mark.parametrize("ts_ms", [10**20, -(10**20), 2**63])
+def test_fill_with_out_of_range_ts_ms_is_a_protocol_error(ts_ms):
+    """A websocket fill with an impossible ts_ms is a ProtocolError, never an OverflowError."""
+    raw = json.loads(frame("fill"))
+    raw["msg"]["ts_ms"] = ts_ms
+    with pytest.raises(ProtocolError, match="ts_ms"):
+        wire.decode_ws(json.dumps(raw))
+
+
+def test_fills_page_skips_a_bad_row_and_keeps_the_rest():
+    """One REST fill with an out-of-range timestamp is left out (and reported), not the page."""
+    payload = load("fills_page.json")
+    good = payload["fills"][0]
+    payload["fills"] = [{**good, "ts": 10**18, "trade_id": "bad"}, good]
+    page = wire.decode_fills_page(payload)
+    assert [f.trade_id for f in page.items] == ["t1"]
+    assert len(page.bad) == 1 and "fills[0]" in page.bad[0]
+
+
+@pytest.mark.parametrize("strike", ["inf", "nan", "-inf", float("inf"), float("nan")])
+def test_market_with_non_finite_strike_is_rejected(strike):
+    """A strike of inf or nan is refused at decode; in an event, only that market is dropped."""
+    payload = load("event_nested.json")
+    bad = payload["event"]["markets"][0]
+    bad["floor_strike"] = strike
+    with pytest.raises(ProtocolError, match="floor_strike"):
+        wire.decode_market(bad)
+    event, errors = wire.decode_event_rows(payload)
+    assert bad["ticker"] not in [m.ticker for m in event.markets]
+    assert len(event.markets) == 2 and len(errors) == 1
+
+
+def test_deeply_nested_frame_is_a_protocol_error():
+    """A frame nested past the parser's recursion limit is a ProtocolError."""
+    with pytest.raises(ProtocolError):
+        wire.decode_ws("[" * 100_000 + "]" * 100_000)
+
+
+def test_frame_header_reads_what_it_can():
+    """After a refused frame the feed still learns its type, sid, seq and market."""
+    raw = {"type": "orderbook_delta", "sid": 3, "seq": 9,
+           "msg": {"market_ticker": "T", "price_dollars": "x"}}
+    with pytest.raises(ProtocolError):
+        wire.decode_ws(json.dumps(raw))
+    assert wire.frame_header(json.dumps(raw)) == wire.FrameHeader(
+        kind="orderbook_delta", sid=3, seq=9, market_ticker="T")
+    assert wire.frame_header("not json") == wire.FrameHeader()
+
+
+def test_order_group_shapes():
+    """Order-group create and get responses decode as the spec defines them."""
+    assert wire.decode_order_group_created(
+        {"order_group_id": "og_1", "subaccount": 0, "exchange_index": 0}) == "og_1"
+    group = wire.decode_order_group("og_1", {"is_auto_cancel_enabled": False,
+                                             "contracts_limit_fp": "50.00",
+                                             "orders": ["a", "b"], "exchange_index": 0})
+    assert group == wire.OrderGroup(order_group_id="og_1", is_auto_cancel_enabled=False,
+                                    contracts_limit=5000, orders=("a", "b"))
+    with pytest.raises(ProtocolError, match="order_group_id"):
+        wire.decode_order_group_created({"subaccount": 0})
+    assert wire.encode_order_group(contracts_limit=50) == {"contracts_limit": 50}
+
+
+def test_create_carries_pause_flag_and_group():
+    """Every create says cancel_order_on_pause; a grouped create names its group."""
+    req = OrderRequest(ticker="T", side=BookSide.BID, price=5600, count=1000,
+                       client_order_id="c", cancel_order_on_pause=True)
+    assert wire.encode_order_request(req)["cancel_order_on_pause"] is True
+    assert "order_group_id" not in wire.encode_order_request(req)
+    body = wire.encode_batch_create([req], order_group_id="og_1")
+    assert body["orders"][0]["order_group_id"] == "og_1"
+
+
+def test_endpoint_costs_decode():
+    """GET /account/endpoint_costs decodes its default and per-endpoint costs."""
+    costs = wire.decode_endpoint_costs({"default_cost": 10, "endpoint_costs": [
+        {"method": "delete", "path": "/portfolio/events/orders/batched", "cost": 2}]})
+    assert costs == wire.EndpointCosts(default_cost=10, endpoints=(wire.EndpointCost(
+        method="DELETE", path="/portfolio/events/orders/batched", cost=2),))
