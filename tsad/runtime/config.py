@@ -6,7 +6,8 @@ Every problem is collected and raised as one `ConfigError`, each line of it nami
 the line, the dotted key and, for unknown keys, the closest known key. Numbers are read with
 ``parse_float=decimal.Decimal`` so money and probabilities stay exact (probabilities become
 `Fraction`s, counts and dollars the integer units of `tsad.money`). Relative paths are
-resolved against the directory of the config file.
+resolved against the directory of the config file, except state paths (the journal, the
+halt file, the forecaster's files), which go under ``$STATE_DIRECTORY`` when systemd sets it.
 """
 
 from __future__ import annotations
@@ -268,7 +269,9 @@ def _positive_int(v: object) -> int:
 
 
 _PATH = "path"  # marker: a string resolved against the config file's directory
-_OPTIONAL_PATH = "optional path"  # same, "" means None
+_STATE_PATH = "state path"  # a relative one resolves under $STATE_DIRECTORY when set
+_OPTIONAL_STATE_PATH = "optional state path"  # same, "" means None
+_PATHS: Final = (_PATH, _STATE_PATH, _OPTIONAL_STATE_PATH)
 
 _Reader = Callable[[object], object] | str
 _SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
@@ -286,9 +289,9 @@ _SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
     },
     "market": {"series": _nonempty, "event": _nonempty},
     "model": {
-        "prediction_path": _PATH,
-        "history_path": _PATH,
-        "actuals_path": _PATH,
+        "prediction_path": _STATE_PATH,
+        "history_path": _STATE_PATH,
+        "actuals_path": _STATE_PATH,
         "hooks": _hooks,
         "max_prediction_age": _seconds,
     },
@@ -307,17 +310,18 @@ _SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
         "max_event_loss": _dollars,
         "min_price": _price,
         "max_price": _price,
-        "halt_file": _OPTIONAL_PATH,
+        "halt_file": _OPTIONAL_STATE_PATH,
         "cancel_on_exit": _bool,
         "cancel_order_on_pause": _bool,
         "order_group_contracts_limit": _non_negative_int,
     },
-    "journal": {"path": _PATH},
+    "journal": {"path": _STATE_PATH},
     "daemon": {
         "coalesce_ms": _non_negative_int,
         "resync_interval": _seconds,
         "stale_market_seconds": _seconds,
         "log_level": _choice(*_LOG_LEVELS),
+        "stop_timeout": _seconds,
     },
     "paper": {"outside_traders": _bool, "seed": _non_negative_int, "prediction": _non_negative_int},
 }
@@ -329,6 +333,10 @@ class _Parser:
     def __init__(self, path: Path, text: str, environ: Mapping[str, str]) -> None:
         self.path = path
         self.base = path.absolute().parent
+        # systemd's StateDirectory= (the first, when several are listed): where the journal,
+        # the halt file and forecaster files given as relative paths live.
+        state = environ.get("STATE_DIRECTORY", "").split(":")[0]
+        self.state = Path(state) if state else self.base
         self.lines = _Lines(text)
         self.environ = environ
         self.errors: list[str] = []
@@ -344,14 +352,14 @@ class _Parser:
         hint = f" (did you mean {close!r}?)" if close else f" (known: {', '.join(known)})"
         self.error(dotted, f"unknown key{hint}")
 
-    def resolve(self, text: str) -> Path:
+    def resolve(self, text: str, *, state: bool = False) -> Path:
         if m := _CREDENTIALS.match(text):
             creds = self.environ.get("CREDENTIALS_DIRECTORY")
             if not creds:
                 raise _Bad("uses $CREDENTIALS_DIRECTORY, which is not set")
             text = creds + text[m.end():]
         p = Path(text).expanduser()
-        return p if p.is_absolute() else self.base / p
+        return p if p.is_absolute() else (self.state if state else self.base) / p
 
     def section(self, name: str, table: object) -> dict[str, object]:
         schema = _SCHEMA[name]
@@ -367,14 +375,14 @@ class _Parser:
                 continue
             self.present.add(dotted)
             try:
-                if reader in (_PATH, _OPTIONAL_PATH):
+                if reader in _PATHS:
                     text = _str(raw)
                     if not text.strip():
-                        if reader == _PATH:
+                        if reader != _OPTIONAL_STATE_PATH:
                             raise _Bad("must not be empty")
                         values[key] = None
                         continue
-                    values[key] = self.resolve(text)
+                    values[key] = self.resolve(text, state=reader != _PATH)
                 else:
                     assert callable(reader)
                     values[key] = reader(raw)
@@ -392,8 +400,8 @@ def parse_config(
         data: the file's bytes (UTF-8 TOML).
         path: where they came from: named in errors; relative paths resolve against its
             directory.
-        environ: the environment (for ``$CREDENTIALS_DIRECTORY`` in ``private_key_path``);
-            defaults to the process environment.
+        environ: the environment (``$CREDENTIALS_DIRECTORY`` in ``private_key_path``;
+            ``$STATE_DIRECTORY`` for relative state paths); defaults to the process's.
 
     Returns:
         The configuration.
@@ -474,8 +482,8 @@ def _check(p: _Parser, s: dict[str, dict[str, object]]) -> None:
     high = risk.get("max_price", DEFAULTS.risk.max_price)
     if isinstance(low, int) and isinstance(high, int) and not low < high:
         p.error("risk.min_price", "must be < risk.max_price")
-    risk.setdefault("halt_file", p.base / "halt")
-    journal.setdefault("path", p.base / DEFAULTS.journal.path)
+    risk.setdefault("halt_file", p.state / "halt")
+    journal.setdefault("path", p.state / DEFAULTS.journal.path)
     market = s.setdefault("market", {})
     series, event = market.get("series", DEFAULTS.market.series), market.get("event")
     if isinstance(event, str) and isinstance(series, str) and not event.startswith(series + "-"):
@@ -489,10 +497,12 @@ def load_config(
 
     Args:
         path: the TOML file.
-        environ: the environment for ``$CREDENTIALS_DIRECTORY`` (default: the process's).
+        environ: the environment for ``$CREDENTIALS_DIRECTORY`` and ``$STATE_DIRECTORY``
+            (default: the process's).
 
     Returns:
-        The configuration, with relative paths resolved against the file's directory.
+        The configuration, with relative paths resolved against the file's directory (state
+        paths under ``$STATE_DIRECTORY`` when it is set).
 
     Raises:
         ConfigError: the file cannot be read, or every problem found in it.

@@ -23,13 +23,24 @@ from structlog.types import EventDict, Processor, WrappedLogger
 from tsad.errors import ConfigError
 
 
-__all__ = ["LEVELS", "REDACTED", "configure_logging", "is_secret_key", "redact", "set_level"]
+__all__ = [
+    "LEVELS",
+    "REDACTED",
+    "configure_logging",
+    "is_secret_key",
+    "redact",
+    "redact_text",
+    "register_secret",
+    "set_level",
+]
 
 LEVELS: Final = ("debug", "info", "warning", "error", "critical")
 REDACTED: Final = "[redacted]"
 
-# Loggers that are chatty at INFO and leak URLs: httpx logs every request (conventions §5 #6).
-_QUIET: Final = ("httpx", "httpcore")
+# Loggers held at WARNING whatever the level: httpx logs every request and its URL at INFO
+# (conventions §5 #6); httpcore, hpack and websockets dump request headers (the signed
+# KALSHI-ACCESS-* ones) at DEBUG.
+_QUIET: Final = ("httpx", "httpcore", "hpack", "websockets")
 
 # Key fragments (compared after lower-casing and dropping separators) that mark a secret.
 _SECRET_FRAGMENTS: Final = (
@@ -45,6 +56,15 @@ _SECRET_FRAGMENTS: Final = (
 )
 _SEPARATORS: Final = re.compile(r"[^a-z0-9]")
 _PEM: Final = re.compile(r"-----BEGIN [A-Z0-9 ]+-----")
+# A secret header inside text: `KALSHI-ACCESS-SIGNATURE: v`, `'KALSHI-ACCESS-KEY': 'v'`,
+# `(b'authorization', b'v')`; the value is masked, the name kept.
+_SECRET_HEADER: Final = re.compile(
+    r"(?i)(kalshi[-_]access[-_](?:key|signature)|authorization|proxy-authorization|cookie)"
+    r"""(['"]?\s*[:=,]\s*b?['"]?)([^\s'",}\])]+)"""
+)
+# Literal values registered as secret (the API key id): masked wherever they appear.
+_SECRETS: set[str] = set()
+_MIN_SECRET = 6
 
 _HANDLER_MARK: Final = "_tsad_handler"
 
@@ -63,14 +83,32 @@ def is_secret_key(key: object) -> bool:
     return compact.endswith("token")
 
 
+def register_secret(value: str | None) -> None:
+    """Mask ``value`` (e.g. the API key id) wherever it appears in a log line from now on."""
+    if value and len(value) >= _MIN_SECRET:
+        _SECRETS.add(value)
+
+
+def redact_text(text: str) -> str:
+    """Return ``text`` with PEM blocks, secret header values and registered secrets masked."""
+    if _PEM.search(text):
+        return REDACTED
+    text = _SECRET_HEADER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
 def _scrub(value: object, depth: int = 0) -> object:
-    """Return ``value`` with secret keys and PEM-looking strings masked (recursively)."""
+    """Return ``value`` with secret keys and secret-looking text masked (recursively)."""
     if depth > 8:
         return value
     if isinstance(value, str):
-        return REDACTED if _PEM.search(value) else value
+        return redact_text(value)
     if isinstance(value, bytes | bytearray):
-        return REDACTED if _PEM.search(bytes(value).decode("latin-1")) else value
+        text = bytes(value).decode("latin-1")
+        return value if redact_text(text) == text else REDACTED
     if isinstance(value, Mapping):
         return {
             k: REDACTED if is_secret_key(k) else _scrub(v, depth + 1) for k, v in value.items()
@@ -84,7 +122,8 @@ def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Ev
     """Mask secrets in a structlog event dict (a structlog processor).
 
     Any key named like a secret (see `is_secret_key`) gets `REDACTED`, at any nesting depth
-    of dicts, lists and tuples; so does any string value containing a PEM block header.
+    of dicts, lists and tuples; in every string, a PEM block masks the whole string and a
+    secret header's value (``KALSHI-ACCESS-SIGNATURE: …``) or a registered secret is masked.
     """
     out: MutableMapping[str, Any] = event_dict
     for key in list(out):
@@ -92,6 +131,23 @@ def redact(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> Ev
             continue
         out[key] = REDACTED if is_secret_key(key) else _scrub(out[key])
     return event_dict
+
+
+class _RedactFilter(logging.Filter):
+    """Masks secrets in foreign (stdlib) records before any formatter sees their arguments."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            try:
+                text = record.getMessage()
+            except (TypeError, ValueError):
+                text = str(record.msg)
+            clean = redact_text(text)
+            if clean != text or record.args:
+                record.msg, record.args = clean, None
+        if record.exc_text:
+            record.exc_text = redact_text(record.exc_text)
+        return True
 
 
 def _level_number(level: str) -> int:
@@ -152,6 +208,7 @@ def configure_logging(
     )
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter)
+    handler.addFilter(_RedactFilter())
     setattr(handler, _HANDLER_MARK, True)
 
     root = logging.getLogger()

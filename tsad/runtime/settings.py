@@ -151,12 +151,27 @@ class JournalConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DaemonConfig:
-    """``[daemon]``: event-loop timings and the log level."""
+    """``[daemon]``: event-loop timings, the log level, and the bound on a whole stop.
+
+    ``stop_timeout`` must stay below the unit's ``TimeoutStopSec`` (45 s).
+    """
 
     coalesce_ms: int = 20
     resync_interval: float = 60.0
     stale_market_seconds: float = 120.0
     log_level: str = "info"
+    metrics_listen: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AlertsConfig:
+    """``[alerts]``: the webhook (a secret: never in reprs or logs) and what to alert on."""
+
+    webhook_url: str | None = field(default=None, repr=False)
+    pulled_minutes: float = 10.0
+    fills: bool = False
+    format: str = "json"
+    stop_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -184,6 +199,7 @@ class Config:
     journal: JournalConfig = JournalConfig()
     daemon: DaemonConfig = DaemonConfig()
     paper: PaperConfig = PaperConfig()
+    alerts: AlertsConfig = AlertsConfig()
     path: Path = Path("config.toml")
     version: str = ""
 
@@ -221,13 +237,14 @@ SECTIONS: Final[Mapping[str, type[Any]]] = {  # table name -> its dataclass
     "journal": JournalConfig,
     "daemon": DaemonConfig,
     "paper": PaperConfig,
+    "alerts": AlertsConfig,
 }
 
 RESTART_REQUIRED_KEYS: Final[frozenset[str]] = frozenset(
     {f"exchange.{f.name}" for f in dataclasses.fields(ExchangeConfig)}
     | {f"market.{f.name}" for f in dataclasses.fields(MarketConfig)}
     | {"journal.path", "paper.outside_traders", "paper.seed", "paper.prediction",
-       "risk.order_group_contracts_limit"}
+       "risk.order_group_contracts_limit", "daemon.metrics_listen"}
 )
 """Keys a SIGHUP reload cannot apply: a reload changing any of them is refused as a whole.
 
