@@ -30,6 +30,7 @@ from tsad.runtime.settings import (
     DEFAULTS,
     RESTART_REQUIRED_KEYS,
     SECTIONS,
+    AlertsConfig,
     Config,
     DaemonConfig,
     Environment,
@@ -49,6 +50,7 @@ from tsad.runtime.settings import (
 __all__ = [
     "DEFAULT_URLS",
     "RESTART_REQUIRED_KEYS",
+    "AlertsConfig",
     "Config",
     "DaemonConfig",
     "Environment",
@@ -234,6 +236,21 @@ def _url(*schemes: str) -> Callable[[object], str]:
     return read
 
 
+def _listen(v: object) -> str | None:
+    s = _str(v).strip()
+    host, sep, port = s.rpartition(":")
+    if s and (not sep or not host or not port.isdigit() or not 0 < int(port) < 65536):
+        raise _Bad(f"must be HOST:PORT like '127.0.0.1:9464' (or \"\" for off), got {s!r}")
+    return s or None
+
+
+def _webhook(v: object) -> str | None:
+    s = _str(v).strip()  # a secret: never echoed in errors
+    if s and not s.startswith(("https://", "http://")):
+        raise _Bad("must be an https:// (or http://) URL, or \"\" for off")
+    return s or None
+
+
 def _hooks(v: object) -> tuple[str, ...]:
     if not isinstance(v, list):
         raise _Bad(f"expected an array of hook names, got {_kind(v)}")
@@ -322,6 +339,13 @@ _SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
         "stale_market_seconds": _seconds,
         "log_level": _choice(*_LOG_LEVELS),
         "stop_timeout": _seconds,
+        "metrics_listen": _listen,
+    },
+    "alerts": {
+        "webhook_url": _webhook,
+        "pulled_minutes": _seconds,
+        "fills": _bool,
+        "format": _choice("json", "text"),
     },
     "paper": {"outside_traders": _bool, "seed": _non_negative_int, "prediction": _non_negative_int},
 }

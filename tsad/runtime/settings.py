@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_URLS",
     "RESTART_REQUIRED_KEYS",
     "SECTIONS",
+    "AlertsConfig",
     "Config",
     "DaemonConfig",
     "Environment",
@@ -160,6 +161,7 @@ class DaemonConfig:
     resync_interval: float = 60.0
     stale_market_seconds: float = 120.0
     log_level: str = "info"
+    stop_timeout: float = 30.0
     metrics_listen: str | None = None
 
 
@@ -171,7 +173,6 @@ class AlertsConfig:
     pulled_minutes: float = 10.0
     fills: bool = False
     format: str = "json"
-    stop_timeout: float = 30.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
