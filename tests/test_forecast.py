@@ -25,7 +25,7 @@ from tsad.commands.forecast import (
     state_cutoff,
     week_end_sunday,
 )
-from tsad.commands.holidays import Holiday, easter, holiday_date, nth_weekday
+from tsad.core.holidays import Holiday, easter, holiday_date, nth_weekday
 from tsad.errors import InputError
 
 

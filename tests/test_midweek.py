@@ -28,7 +28,7 @@ from tsad.errors import ConfigError, HookError
 EVENT = "KXTSAW-26NOV29"
 DATES = event_dates(EVENT)
 P = 2_400_000.0
-HISTORY = ErrorHistory(errors=(-0.07, 0.0, 0.07))
+HISTORY = ErrorHistory(errors=(-0.07, 0.0, 0.07) * 7)  # 21 errors: at least MIN_HISTORY
 NOW = datetime(2026, 11, 27, 15, 0, tzinfo=UTC)
 
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from tsad.core.market import Market
@@ -25,13 +25,14 @@ EX_DATAERR = 65
 def _parse_now(text: str | None) -> datetime:
     from tsad.clock import SystemClock
 
+    from tsad.core.tickers import parse_now
+
     if text is None:
         return SystemClock().now()
     try:
-        dt = datetime.fromisoformat(text)
-    except ValueError:
-        raise SystemExit(f"tsad: --now {text!r} is not an ISO 8601 time") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+        return parse_now(text)  # the one --now parser: a naive time is New York time
+    except InputError as exc:
+        raise SystemExit(f"tsad: {exc}") from None
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
@@ -178,7 +179,8 @@ def _parser() -> argparse.ArgumentParser:
     q.add_argument("--config", required=True)
     q.add_argument("--markets", help="a saved GET /events/{t}?with_nested_markets=true "
                    "or GET /markets response")
-    q.add_argument("--now", help="ISO time for mid-week state (default: now)")
+    q.add_argument("--now", help="ISO time for mid-week state (naive = America/New_York; "
+                   "default: now)")
     q.add_argument("--json", action="store_true", help="one JSON object per market")
     q.add_argument("--ignore-book", action="store_true",
                    help="ignore the saved top of book (no post-only step-back)")

@@ -34,7 +34,7 @@ from zoneinfo import ZoneInfo
 
 from tsad.clock import SystemClock
 from tsad.commands.actuals import atomic_write_text, read_actuals
-from tsad.commands.holidays import FIXED_DATE_HOLIDAYS, MOVING_HOLIDAYS, holiday_date
+from tsad.core.holidays import FIXED_DATE_HOLIDAYS, MOVING_HOLIDAYS, holiday_date
 from tsad.core.midweek import RELEASE_TIME, published_through
 from tsad.errors import InputError, TsadError
 

@@ -8,7 +8,12 @@ Built-ins:
 
 * ``seed``: no adjustment (the seed's original method, for comparison and backtests);
 * ``realized_days``: known days of the week enter as actuals and only the remaining days
-  carry forecast error.
+  carry forecast error — the errors the forecaster made for the unknown days in the same
+  information state (known days, holiday week) when the history records states, else the
+  Monday-open errors scaled to the unknown days.
+
+Stale inputs are refused, never priced as fresh: ``value_week`` raises ``InputError``
+naming the days TSA has already published (``published_through``) that the actuals lack.
 
 Custom hooks are dotted paths ``pkg.mod:func``; importing them (``load_hook``) is the one
 side effect this module allows.
@@ -22,21 +27,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Final, Protocol
 
+from tsad.core.holidays import is_holiday_week
 from tsad.core.market import Market, Valuation
-from tsad.core.model import ErrorHistory, OutcomeDistribution, value_markets
+from tsad.core.model import MIN_HISTORY, ErrorHistory, OutcomeDistribution, value_markets
 from tsad.core.tickers import ET, event_dates
-from tsad.errors import ConfigError, HookError
+from tsad.errors import ConfigError, HookError, InputError
 
 
 __all__ = [
     "BUILTIN_HOOKS",
     "RELEASE_TIME",
+    "STALE_GRACE",
     "Hook",
     "NamedHook",
     "WeekContext",
     "apply_hooks",
+    "format_days",
     "known_days",
     "load_hook",
+    "missing_published",
     "published_through",
     "realized_days",
     "resolve_hooks",
@@ -57,6 +66,7 @@ class WeekContext:
         known: actual daily numbers of this week known at ``now`` (see ``known_days``).
         prediction: the forecaster's prediction ``P`` of the week's average.
         history: the forecaster's error history.
+        holiday: whether the week is a holiday week (``holidays.is_holiday_week``).
     """
 
     event_ticker: str
@@ -65,6 +75,7 @@ class WeekContext:
     known: Mapping[date, int]
     prediction: float
     history: ErrorHistory
+    holiday: bool = False
 
 
 class Hook(Protocol):
@@ -92,13 +103,18 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
     """Let the known days enter as actuals; scale the error to the unknown rest of the week.
 
     The forecaster's ``P`` already includes the known days, so the remaining days'
-    forecast is ``R = 7P - known_sum`` and the average is ``P + R·e/7``, i.e. the same
-    errors with weight ``w = 7P / R`` (multiplied into any weight a previous hook set).
-    With no known day ``w`` is exactly 1.0 (the seed); with all seven known the
-    distribution collapses to the known average.
+    forecast is ``R = 7P - known_sum`` and the average is ``P + R·e/7``, i.e. errors ``e``
+    of the remaining days with weight ``w = 7P / R`` (multiplied into any weight a previous
+    hook set). With all seven known the distribution collapses to the known average.
+
+    Which errors: when the history records information states, the errors of the unknown
+    days in this week's state (``len(known)`` known days, holiday week or not), so a
+    Friday is priced with what Friday forecasts actually missed by; otherwise (a history
+    without states) the Monday-open errors, the seed's, scaled to the unknown days.
 
     Raises:
-        HookError: ``R ≤ 0``, or ``dist`` is an explicit-outcome distribution.
+        HookError: ``R ≤ 0``; ``dist`` is an explicit-outcome distribution; the history
+            has fewer than ``MIN_HISTORY`` errors for this state.
     """
     known = [ctx.known[d] for d in ctx.dates if d in ctx.known]
     known_sum = sum(known)
@@ -114,7 +130,14 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
         )
     if dist.outcomes is not None:
         raise HookError("realized_days needs an error distribution, got explicit outcomes")
-    return dist.reweighted(prediction=p, weight=dist.weight * (7 * p / remaining))
+    weight = dist.weight * (7 * p / remaining)
+    if not ctx.history.strata:
+        return dist.reweighted(prediction=p, weight=weight)
+    try:
+        errors = ctx.history.stratum(len(known), ctx.holiday)
+    except ValueError as exc:
+        raise HookError(f"{exc}; rebuild it with `tsad forecast --history-out`") from None
+    return OutcomeDistribution.from_sorted_errors(errors, prediction=p, weight=weight)
 
 
 BUILTIN_HOOKS: Final[Mapping[str, Hook]] = {"seed": seed, "realized_days": realized_days}
@@ -172,7 +195,16 @@ def resolve_hooks(names: Sequence[str]) -> tuple[NamedHook, ...]:
 
 
 def seed_distribution(ctx: WeekContext) -> OutcomeDistribution:
-    """Return the distribution the first hook receives: the history around ``P``, weight 1."""
+    """Return the distribution the first hook receives: the history around ``P``, weight 1.
+
+    Raises:
+        ValueError: the history has fewer than ``MIN_HISTORY`` Monday-open errors.
+    """
+    if ctx.history.n < MIN_HISTORY:
+        raise ValueError(
+            f"the error history has {ctx.history.n} Monday-open errors; "
+            f"at least {MIN_HISTORY} are needed to price"
+        )
     return OutcomeDistribution.from_history(ctx.history, prediction=ctx.prediction)
 
 
@@ -205,6 +237,14 @@ def apply_hooks(ctx: WeekContext, hooks: Sequence[NamedHook]) -> OutcomeDistribu
 
 RELEASE_TIME: Final = time(9, 0)
 """When TSA's daily release is taken to be out, America/New_York (tsa-markets.md §1.3)."""
+
+STALE_GRACE: Final = timedelta(hours=3)
+"""How long after a release its days may still be missing before the actuals are stale.
+
+The fetch timer runs at 09:30 and 11:30 ET and TSA has posted as late as 10:15 ET; three
+hours covers a late release and a retry, after which pricing stops rather than price a
+partly known week as if it were fresh.
+"""
 
 
 def published_through(now: datetime) -> date:
@@ -259,6 +299,33 @@ def known_days(
     return {d: actuals[d] for d in dates if d in actuals and d <= last}
 
 
+def missing_published(
+    actuals: Mapping[date, int], now: datetime, *, since: date
+) -> list[date]:
+    """Return the days from ``since`` on that TSA has published but ``actuals`` lack.
+
+    A day counts as published once its release is ``STALE_GRACE`` old
+    (``published_through(now - STALE_GRACE)``).
+
+    Raises:
+        ValueError: ``now`` is naive.
+    """
+    last = published_through(now - STALE_GRACE)
+    out: list[date] = []
+    day = since
+    while day <= last:
+        if day not in actuals:
+            out.append(day)
+        day += timedelta(days=1)
+    return out
+
+
+def format_days(days: Sequence[date], limit: int = 10) -> str:
+    """Render dates for a message: ``Fri 2026-08-21, Sat 2026-08-22`` (… and N more)."""
+    shown = ", ".join(f"{d.strftime('%a')} {d.isoformat()}" for d in days[:limit])
+    return shown if len(days) <= limit else f"{shown} and {len(days) - limit} more"
+
+
 def value_week(
     event_ticker: str,
     markets: Sequence[Market],
@@ -275,11 +342,22 @@ def value_week(
     and ``tsad quote``.
 
     Raises:
+        InputError: ``actuals`` is given (non-empty) but lacks days of this week, or the
+            Sunday before it, that TSA had published by ``now`` (named): stale data is
+            never priced as fresh.
         HookError: a hook failed.
     """
     dates = event_dates(event_ticker)
+    if actuals:
+        missing = missing_published(actuals, now, since=dates[0] - timedelta(days=1))
+        if missing:
+            raise InputError(
+                f"actuals are stale: TSA has published {format_days(missing)} "
+                f"but the actuals file lacks {'it' if len(missing) == 1 else 'them'}"
+            )
     ctx = WeekContext(
         event_ticker=event_ticker, dates=dates, now=now,
         known=known_days(actuals, dates, now), prediction=prediction, history=history,
+        holiday=is_holiday_week(dates),
     )
     return value_markets(list(markets), apply_hooks(ctx, hooks))

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from heapq import merge
 from fractions import Fraction
 from functools import lru_cache
 from typing import assert_never
@@ -29,11 +30,19 @@ from tsad.core.market import Market, Outcome, StrikeType, Valuation
 
 
 __all__ = [
+    "MIN_HISTORY",
     "ErrorHistory",
     "OutcomeDistribution",
     "value_market",
     "value_markets",
 ]
+
+
+MIN_HISTORY = 20
+"""Fewest past errors a distribution may be priced from (below it, a share is too coarse)."""
+
+Stratum = tuple[int, bool]
+"""``(known days 0–6, holiday week)``: the information state an error was made in."""
 
 
 def _sorted_finite(values: Iterable[float], what: str) -> tuple[float, ...]:
@@ -48,12 +57,65 @@ def _sorted_finite(values: Iterable[float], what: str) -> tuple[float, ...]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorHistory:
-    """Past relative forecast errors ``actual / prediction - 1``, sorted ascending."""
+    """Past relative forecast errors, sorted ascending, optionally by information state.
+
+    Attributes:
+        errors: whole-week errors ``actual / prediction - 1`` of forecasts made at Monday
+            open (the seed's single history; what the ``seed`` hook prices with).
+        strata: errors of the *unknown rest* of the week, ``(7A - S) / (7P - S) - 1`` with
+            ``S`` the known days' sum, by ``(known days, holiday week)``; empty for a
+            history that does not record its state (the seed's ``lagged_tsa_data.csv``).
+            In state 0 (``S = 0``) a stratum's error is the whole-week error.
+    """
 
     errors: tuple[float, ...]
+    strata: Mapping[Stratum, tuple[float, ...]] = field(default_factory=dict)
+    _pooled: dict[int, tuple[float, ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "errors", _sorted_finite(self.errors, "error history"))
+        strata = {
+            key: _sorted_finite(values, f"error history (known days {key[0]})")
+            for key, values in sorted(self.strata.items())
+        }
+        object.__setattr__(self, "strata", strata)
+        pooled: dict[int, tuple[float, ...]] = {}
+        for (known, _holiday), values in strata.items():
+            pooled[known] = tuple(merge(pooled.get(known, ()), values))
+        object.__setattr__(self, "_pooled", pooled)
+
+    @property
+    def states(self) -> tuple[int, ...]:
+        """The known-days states this history has errors for (empty: it records none)."""
+        return tuple(sorted(self._pooled))
+
+    def stratum(
+        self, known: int, holiday: bool, *, minimum: int = MIN_HISTORY
+    ) -> tuple[float, ...]:
+        """Return the sorted errors of the unknown days for a state, in O(1).
+
+        The ``(known, holiday)`` stratum when it has ``minimum`` errors, else every error
+        of that state (holiday and not) when those have ``minimum``.
+
+        Raises:
+            ValueError: the history records no states, or too few errors for this one
+                (the message names the state, the count and the minimum).
+        """
+        if not self.strata:
+            raise ValueError("the error history records no information state")
+        exact = self.strata.get((known, holiday), ())
+        if len(exact) >= minimum:
+            return exact
+        pooled = self._pooled.get(known, ())
+        if len(pooled) >= minimum:
+            return pooled
+        have = ", ".join(str(k) for k in self.states) or "none"
+        raise ValueError(
+            f"the error history has {len(pooled)} errors for {known} known days "
+            f"(states present: {have}); at least {minimum} are needed to price"
+        )
 
     @property
     def n(self) -> int:
@@ -128,6 +190,21 @@ class OutcomeDistribution:
             ValueError: a non-positive or non-finite prediction or weight.
         """
         return cls._sorted(history.errors, prediction=prediction, weight=weight)
+
+    @classmethod
+    def from_sorted_errors(
+        cls, errors: tuple[float, ...], *, prediction: float, weight: float = 1.0
+    ) -> OutcomeDistribution:
+        """Build the error form from errors already sorted and finite (a history's stratum).
+
+        O(1): nothing is copied or checked but the scale.
+
+        Raises:
+            ValueError: empty errors, a non-positive or non-finite prediction or weight.
+        """
+        if not errors:
+            raise ValueError("error distribution is empty")
+        return cls._sorted(errors, prediction=prediction, weight=weight)
 
     def reweighted(self, *, prediction: float, weight: float) -> OutcomeDistribution:
         """Return the same errors around another prediction and weight, in O(1).

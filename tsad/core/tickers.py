@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from tsad.errors import InputError
+
 
 __all__ = [
     "ET",
@@ -34,6 +36,7 @@ __all__ = [
     "event_ticker",
     "next_event_ticker",
     "parse_event_ticker",
+    "parse_now",
     "parse_market_ticker",
     "series_for",
     "week_sunday",
@@ -95,6 +98,30 @@ def _require_sunday(sunday: date) -> None:
         raise ValueError(f"expected a date, got {type(sunday).__name__} {sunday!r}")
     if sunday.weekday() != 6:
         raise ValueError(f"{sunday.isoformat()} is a {sunday.strftime('%A')}, not a Sunday")
+
+
+def parse_now(text: str) -> datetime:
+    """Parse an operator's ``--now``: ISO 8601; a time without a zone is America/New_York.
+
+    Every command reads ``--now`` through this one function, so the same text means the
+    same instant everywhere (a trader's "Friday 11:00" is New York time, like the market).
+
+    Args:
+        text: e.g. ``2026-08-28T11:00`` (New York) or ``2026-08-28T15:00Z``.
+
+    Returns:
+        An aware datetime.
+
+    Raises:
+        InputError: the text is not an ISO 8601 date or time.
+    """
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(f"--now {text!r} is not an ISO 8601 time") from None
+    if value.tzinfo is None or value.utcoffset() is None:
+        value = value.replace(tzinfo=ET)
+    return value
 
 
 def series_for(sunday: date) -> str:

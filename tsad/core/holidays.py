@@ -9,9 +9,12 @@ from enum import StrEnum
 __all__ = [
     "FIXED_DATE_HOLIDAYS",
     "MOVING_HOLIDAYS",
+    "HOLIDAY_WEEK_RADIUS",
     "Holiday",
     "easter",
     "holiday_date",
+    "is_holiday_week",
+    "near_holiday",
     "nth_weekday",
 ]
 
@@ -140,3 +143,24 @@ def holiday_date(holiday: Holiday, year: int) -> date:
             return nth_weekday(year, 11, _THURSDAY, 4)
         case Holiday.CHRISTMAS:
             return date(year, 12, 25)
+
+
+HOLIDAY_WEEK_RADIUS = 3
+"""A week is a holiday week when one of its days is this close to a holiday (either list)."""
+
+
+def near_holiday(day: date, radius: int = HOLIDAY_WEEK_RADIUS) -> bool:
+    """Return whether ``day`` is within ``radius`` days of any holiday (moving or fixed)."""
+    for holiday in MOVING_HOLIDAYS + FIXED_DATE_HOLIDAYS:
+        for year in (day.year - 1, day.year, day.year + 1):
+            if abs((day - holiday_date(holiday, year)).days) <= radius:
+                return True
+    return False
+
+
+def is_holiday_week(dates: tuple[date, ...] | list[date]) -> bool:
+    """Return whether a Monday–Sunday week is a holiday week (see ``HOLIDAY_WEEK_RADIUS``).
+
+    Holiday weeks forecast worse (tsa-markets.md §5.2), so their errors are kept apart.
+    """
+    return any(near_holiday(d) for d in dates)
