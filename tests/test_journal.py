@@ -17,11 +17,14 @@ from hypothesis import given, settings, strategies as st
 
 from tsad.core.orders import BookSide, Fill, Order, OrderStatus
 from tsad.runtime.journal import (
+    SCHEMA_VERSION,
     Decision,
     IntentKind,
     Journal,
     JournalError,
+    Mark,
     ResultOutcome,
+    Settlement,
     event_of,
 )
 
@@ -64,7 +67,8 @@ def test_open_enables_wal_and_private_permissions(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0] == "1"
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        assert row[0] == str(SCHEMA_VERSION)
 
 
 def test_generations_increment_and_persist_across_reopen(tmp_path: Path) -> None:
@@ -315,3 +319,65 @@ def test_close_is_idempotent_and_repr_is_plain(tmp_path: Path) -> None:
     assert repr(j) == f"Journal(path={str(tmp_path / 'j.db')!r})"
     j.close()
     j.close()
+
+
+_V1_FILLS = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1'), ('generation_base', '1000');
+CREATE TABLE fills (
+    trade_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, client_order_id TEXT,
+    event_ticker TEXT NOT NULL, ticker TEXT NOT NULL, side TEXT NOT NULL,
+    price INTEGER NOT NULL, count INTEGER NOT NULL, fee INTEGER NOT NULL,
+    is_taker INTEGER NOT NULL, ts TEXT, recorded_ts TEXT NOT NULL);
+INSERT INTO fills VALUES ('t-old', 'o-1', NULL, 'KXTSAW-24SEP08', 'KXTSAW-24SEP08-A2.45',
+    'bid', 4000, 1000, 7000, 0, NULL, '2024-09-04T14:00:00+00:00');
+"""
+
+
+def test_migrates_a_version_1_journal(tmp_path: Path) -> None:
+    """A journal written before fees' true values and settlements opens, keeps its fills, and
+    gains the new columns and tables."""
+    path = tmp_path / "old.db"
+    with closing(sqlite3.connect(path)) as db:
+        db.executescript(_V1_FILLS)
+    with Journal.open(path) as j:
+        [old] = j.fills()
+        assert (old.trade_id, old.fee) == ("t-old", 7000)
+        new = Fill(trade_id="t-new", order_id="o-2", ticker="KXTSAW-24SEP08-A2.45",
+                   side=BookSide.ASK, price=5000, count=100, fee=200)
+        assert j.record_fill(new, true_value=Fraction(9, 20))
+        assert j.fill_true_values() == {"t-new": Fraction(9, 20)}
+        assert j.settlements() == []
+    with closing(sqlite3.connect(path)) as db:
+        version = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+    assert version == str(SCHEMA_VERSION) == "2"
+
+
+def test_settlement_is_journaled_once(tmp_path: Path) -> None:
+    """The feed's settlement is completed by the exchange's row, never duplicated or undone."""
+    t = "KXTSAW-24SEP08-A2.45"
+    with Journal.open(tmp_path / "j.db") as j:
+        assert j.record_settlement(Settlement(ticker=t, result="yes", value=10_000,
+                                              source="lifecycle"))
+        assert not j.record_settlement(Settlement(ticker=t, result="yes", value=10_000,
+                                                  source="lifecycle"))
+        assert not j.record_settlement(Settlement(
+            ticker=t, result="yes", value=10_000, source="exchange", revenue=1_000_000,
+            yes_count=100, no_count=0, settled_ts=T0))
+        assert not j.record_settlement(Settlement(ticker=t, result="yes", value=10_000,
+                                                  source="lifecycle"))
+        [st_] = j.settlements()
+        assert (st_.source, st_.revenue, st_.yes_count, st_.settled_ts) == (
+            "exchange", 1_000_000, 100, T0)
+        assert j.settlements("KXTSAW-24SEP15") == []
+        with pytest.raises(ValueError):
+            j.record_settlement(Settlement(ticker=t, result="maybe", value=0, source="exchange"))
+
+
+def test_marks_keep_the_last_known_values(tmp_path: Path) -> None:
+    """A mark without a mid keeps the previous mid; the fair value updates."""
+    t = "KXTSAW-24SEP08-A2.45"
+    with Journal.open(tmp_path / "j.db") as j:
+        j.record_marks([Mark(ticker=t, mid=5000, fair=Fraction(1, 2))])
+        j.record_marks([Mark(ticker=t, mid=None, fair=Fraction(3, 5))])
+        assert j.marks() == {t: Mark(ticker=t, mid=5000, fair=Fraction(3, 5))}

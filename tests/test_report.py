@@ -7,6 +7,7 @@ import io
 import json
 import socket
 from datetime import UTC, datetime, timedelta
+from fractions import Fraction as F
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,10 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from hypothesis import given, strategies as st
 
-from tsad.commands.report import build_report, cmd_report, dollars, market_summary, register_report
+from tsad.commands.report import build_report, cmd_report, dollars, register_report
 from tsad.core.orders import BookSide, Fill, Order, OrderStatus
-from tsad.runtime.journal import Journal
+from tsad.core.pnl import market_pnl, settlement_value
+from tsad.runtime.journal import Journal, Mark, Settlement
 
 
 T = "KXTSAW-24SEP08-A2.45"
@@ -36,52 +38,84 @@ def _fills(ticker: str, *trades: tuple[BookSide, int, int, int]) -> list[Fill]:
 
 
 @pytest.mark.parametrize(
-    ("trades", "mark", "position", "realized", "unrealized", "fees"),
+    ("trades", "mid", "position", "gross", "unrealized", "fees"),
     [
         pytest.param([(BID, 4000, 1000, 0)], 5000, 1000, 0, 1_000_000, 0, id="long-marked-up"),
-        pytest.param([(BID, 4000, 1000, 0), (ASK, 5500, 400, 0)], None, 600, 600_000, 900_000,
-                     0, id="partial-close-last-fill-mark"),
+        pytest.param([(BID, 4000, 1000, 0), (ASK, 5500, 400, 0)], 5500, 600, 600_000, 900_000,
+                     0, id="partial-close"),
         pytest.param([(ASK, 7000, 1000, 0), (BID, 6000, 1000, 0)], None, 0, 1_000_000, 0, 0,
                      id="short-yes-closed-at-profit"),
-        pytest.param([(BID, 3000, 500, 0), (BID, 5000, 500, 0), (ASK, 4500, 700, 0)], None,
+        pytest.param([(BID, 3000, 500, 0), (BID, 5000, 500, 0), (ASK, 4500, 700, 0)], 4500,
                      300, 650_000, -150_000, 0, id="fifo-two-lots"),
         pytest.param([(BID, 4000, 500, 0), (ASK, 6000, 800, 0)], 5000, -300, 1_000_000,
                      300_000, 0, id="flip-to-short"),
         pytest.param([(BID, 5600, 1000, 12_000), (BID, 5600, 1000, 12_100)], 5600, 2000, 0, 0,
                      24_100, id="fees-summed"),
-        pytest.param([(BID, 2000, 1000, 0)], 10_000, 1000, 0, 8_000_000, 0,
-                     id="settled-yes-mark"),
     ],
 )
-def test_market_summary_fifo(trades, mark, position, realized, unrealized, fees) -> None:
-    """Positions and FIFO realized / mark-to-market PnL are exact integers."""
-    s = market_summary(T, _fills(T, *trades), mark)
-    assert (s.position, s.realized, s.unrealized, s.fees) == (position, realized, unrealized, fees)
-    assert s.net == realized + unrealized - fees
-    assert s.mark_source == ("given" if mark is not None else "last_fill")
+def test_market_pnl_fifo(trades, mid, position, gross, unrealized, fees) -> None:
+    """Positions, FIFO realized (after fees) and mid-marked PnL are exact integers."""
+    s = market_pnl(T, _fills(T, *trades), mid=mid)
+    assert (s.position, s.realized, s.unrealized_mid, s.fees) == (
+        position, gross - fees, unrealized, fees)
+
+
+@pytest.mark.parametrize(
+    ("trades", "result", "realized"),
+    [
+        # Bought 10 YES at 0.20 (fee 0.1120): YES pays 10 × 1.00.
+        pytest.param([(BID, 2000, 1000, 112_000)], "yes", 8_000_000 - 112_000, id="yes-long"),
+        pytest.param([(BID, 2000, 1000, 112_000)], "no", -2_000_000 - 112_000, id="no-long"),
+        # Sold 5 YES at 0.70 (bought NO at 0.30): NO pays 5 × 1.00.
+        pytest.param([(ASK, 7000, 500, 0)], "no", 3_500_000, id="no-short"),
+        pytest.param([(ASK, 7000, 500, 0)], "yes", -1_500_000, id="yes-short"),
+    ],
+)
+def test_settlement_closes_the_position(trades, result, realized) -> None:
+    """A settlement realizes the open lots at $1 or $0; the position is then flat."""
+    s = market_pnl(T, _fills(T, *trades), settlement=settlement_value(result))
+    assert (s.position, s.realized, s.settled) == (0, realized, True)
+    assert s.unrealized_mid == s.unrealized_fair == 0
+    assert s.realized == s.cash - s.fees  # the account's cash change
+
+
+def test_fair_mark_and_edge() -> None:
+    """Unrealized at the true value and each fill's edge use tsad's value of YES."""
+    fills = _fills(T, (BID, 4000, 1000, 0), (ASK, 6000, 400, 0))
+    fair = {fills[0].trade_id: F(1, 2), fills[1].trade_id: F(11, 20)}
+    s = market_pnl(T, fills, fair=F(3, 5), fair_at_fill=fair)
+    # edge: 10 × (0.50 − 0.40) + 4 × (0.60 − 0.55) = 1.00 + 0.20
+    assert s.edge == 1_200_000 and s.edge_fills == 2
+    # 6 open at 0.40 valued at 0.60
+    assert s.unrealized_fair == 1_200_000
+    assert s.unrealized_mid is None  # no mid given and a position is open
 
 
 @given(
     st.lists(
         st.tuples(st.sampled_from([BID, ASK]), st.integers(1, 99).map(lambda c: c * 100),
-                  st.integers(1, 50).map(lambda n: n * 100), st.just(0)),
+                  st.integers(1, 50).map(lambda n: n * 100), st.integers(0, 5000)),
         min_size=1, max_size=15,
     ),
     st.integers(0, 100).map(lambda c: c * 100),
 )
 def test_pnl_conserves_cash(trades, mark: int) -> None:
-    """Realized + unrealized always equals cash flow plus the position valued at the mark."""
+    """Realized + unrealized always equals cash flow less fees plus the position at the mark;
+    settled at any value, realized equals the cash change."""
     fills = _fills(T, *trades)
-    s = market_summary(T, fills, mark)
+    s = market_pnl(T, fills, mid=mark)
     cash = sum(-f.count * f.price if f.side is BID else f.count * f.price for f in fills)
+    fees = sum(f.fee for f in fills)
     assert s.position == sum(f.count if f.side is BID else -f.count for f in fills)
-    assert s.realized + s.unrealized == cash + s.position * mark
+    assert s.realized + s.unrealized_mid == cash - fees + s.position * mark
+    settled = market_pnl(T, fills, settlement=mark)
+    assert settled.realized == cash - fees + s.position * mark
 
 
-def test_market_summary_refuses_other_markets() -> None:
+def test_market_pnl_refuses_other_markets() -> None:
     """A fill of another market is an error, not silently mixed in."""
     with pytest.raises(ValueError, match=U):
-        market_summary(T, _fills(U, (BID, 4000, 100, 0)))
+        market_pnl(T, _fills(U, (BID, 4000, 100, 0)))
 
 
 @pytest.mark.parametrize(
@@ -123,33 +157,74 @@ def _run(*argv: str) -> tuple[int, str]:
 
 
 def test_json_report_from_journal(journal_path: Path) -> None:
-    """--json prints resting orders, positions, per-event PnL and fees as exact strings."""
+    """--json prints resting orders, per-market, per-week and total PnL as exact strings."""
     rc, text = _run("--journal", str(journal_path), "--json", "--mark", f"{U}=0.20")
     assert rc == 0
     data = json.loads(text)
     assert [o["order_id"] for o in data["resting"]] == ["o-r"]
     assert data["resting"][0]["price"] == "0.2500"
-    pos = {p["ticker"]: p for p in data["positions"]}
-    assert pos[T]["position"] == "6.00" and pos[T]["realized"] == "0.6000"
-    assert pos[T]["unrealized"] == "0.9000" and pos[T]["mark_source"] == "last_fill"
-    assert pos[U]["position"] == "-5.00" and pos[U]["unrealized"] == "0.5000"
-    assert pos[U]["mark"] == "0.2000" and pos[U]["mark_source"] == "given"
-    events = {e["event_ticker"]: e for e in data["events"]}
-    assert events["KXTSAW-24SEP08"] == {
-        "event_ticker": "KXTSAW-24SEP08", "fills": 3, "realized": "0.6000",
-        "unrealized": "1.4000", "fees": "0.0120", "net": "1.9880",
-    }
-    assert events["KXTSAW-24SEP15"]["fees"] == "0.0010"
+    pos = {p["ticker"]: p for p in data["markets"]}
+    # T: bought 10 at 0.40, sold 4 at 0.55 → 0.60 realized − 0.0100 fees; 6 left at 0.55.
+    # U: 0.0020 fees, V: 0.0010 fees.
+    assert pos[T]["position"] == "6.00" and pos[T]["realized_dollars"] == "0.5900"
+    assert pos[T]["unrealized_mid_dollars"] == "0.9000" and pos[T]["mid_source"] == "last_fill"
+    assert pos[U]["position"] == "-5.00" and pos[U]["unrealized_mid_dollars"] == "0.5000"
+    assert pos[U]["mid"] == "0.2000" and pos[U]["mid_source"] == "given"
+    assert pos[V]["settled"] is False
+    weeks = {w["event_ticker"]: w for w in data["weeks"]}
+    assert weeks["KXTSAW-24SEP08"]["realized_dollars"] == "0.5880"
+    assert weeks["KXTSAW-24SEP08"]["unrealized_mid_dollars"] == "1.4000"
+    assert weeks["KXTSAW-24SEP08"]["fees_dollars"] == "0.0120"
+    assert weeks["KXTSAW-24SEP15"]["cumulative_realized_dollars"] == "0.5870"
+    assert data["pnl"]["fees_dollars"] == "0.0130"
+    assert data["pnl"]["realized_dollars"] == "0.5870"
+    assert data["pnl"]["unrealized_mid_dollars"] == "1.4000"
+    assert data["pnl"]["unrealized_fair_dollars"] == "0.0000"
     assert len(data["fills"]) == 4 and data["exchange"] is None
 
 
+def test_settlements_marks_and_csv(tmp_path: Path) -> None:
+    """Settlements realize positions once; journaled marks value the rest; --csv exports both."""
+    path = tmp_path / "j.db"
+    with Journal.open(path) as j:
+        fills = [*_fills(T, (BID, 4000, 1000, 7000)), *_fills(U, (ASK, 3000, 500, 2000)),
+                 *_fills(V, (BID, 6100, 200, 1000))]
+        for f, fair in zip(fills, [F(1, 2), F(3, 5), None], strict=True):
+            j.record_fill(f, true_value=fair)
+        assert j.record_settlement(Settlement(ticker=T, result="yes", value=10_000,
+                                              source="lifecycle"))
+        assert not j.record_settlement(Settlement(ticker=T, result="yes", value=10_000,
+                                                  source="exchange", revenue=10_000_000))
+        assert j.record_settlement(Settlement(ticker=U, result="no", value=0, source="exchange",
+                                              revenue=5_000_000))
+        j.record_marks([Mark(ticker=V, mid=6500, fair=F(7, 10))])
+    rc, text = _run("--journal", str(path), "--json", "--csv", str(tmp_path / "out.csv"))
+    assert rc == 0
+    data = json.loads(text)
+    pnl = data["pnl"]
+    # T: 10 YES at 0.40 → +6.00 − 0.0070; U: sold 5 YES at 0.30, NO → +1.50 − 0.0020;
+    # V open: only its fee 0.0010 is realized.
+    assert pnl["realized_dollars"] == "7.4900"
+    assert pnl["fees_dollars"] == "0.0100"
+    assert pnl["unrealized_mid_dollars"] == "0.0800"  # 2 × (0.65 − 0.61)
+    assert pnl["unrealized_fair_dollars"] == "0.1800"  # 2 × (0.70 − 0.61)
+    assert pnl["edge_dollars"] == "-0.5000"  # 10 × (0.50 − 0.40) + 5 × (0.30 − 0.60)
+    markets = {m["ticker"]: m for m in data["markets"]}
+    assert markets[T]["result"] == "yes" and markets[T]["position"] == "0.00"
+    assert markets[V]["mid_source"] == "book"
+    assert [s["source"] for s in data["settlements"]] == ["exchange", "exchange"]
+    csv = (tmp_path / "out.csv").read_text().splitlines()
+    assert csv[0].startswith("kind,ts,ticker,side,price,count,fee_dollars")
+    assert [r.split(",")[0] for r in csv[1:]] == ["fill"] * 3 + ["settlement"] * 2
+
+
 def test_event_filter(journal_path: Path) -> None:
-    """--event restricts fills, positions and resting orders to one event."""
+    """--event restricts fills, markets and resting orders to one event."""
     rc, text = _run("--journal", str(journal_path), "--json", "--event", "KXTSAW-24SEP15")
     data = json.loads(text)
     assert rc == 0
-    assert [p["ticker"] for p in data["positions"]] == [V]
-    assert data["resting"] == [] and [e["event_ticker"] for e in data["events"]] == [
+    assert [p["ticker"] for p in data["markets"]] == [V]
+    assert data["resting"] == [] and [e["event_ticker"] for e in data["weeks"]] == [
         "KXTSAW-24SEP15"]
 
 
@@ -157,17 +232,17 @@ def test_table_report_is_aligned(journal_path: Path) -> None:
     """Without --json the report is aligned tables with every section."""
     rc, text = _run("--journal", str(journal_path), "--fills", "2")
     assert rc == 0
-    for title in ("Resting orders", "Positions (3)", "Events (2)", "Fills (last 2 of 4)"):
+    assert text.splitlines()[2].startswith("PnL  realized 0.5870")
+    for title in ("Resting orders", "Markets (3)", "Weeks (2)", "Fills (last 2 of 4)"):
         assert title in text
     lines = text.splitlines()
-    start = lines.index("Positions (3)")
+    start = lines.index("Markets (3)")
     header, rule = lines[start + 1], lines[start + 2]
-    assert header.split() == ["ticker", "position", "mark", "mark_from", "realized",
-                              "unrealized", "fees", "net"]
+    assert header.split() == ["ticker", "position", "mid", "mid_from", "realized", "fees",
+                              "unreal_mid", "unreal_fair", "edge"]
     assert set(rule.replace(" ", "")) == {"-"}
     rows = lines[start + 3:start + 6]
     assert [r.split()[0] for r in rows] == [T, U, V]
-    assert len({len(r) for r in (rule, *rows)}) == 1  # right-aligned numbers end together
 
 
 def test_build_report_matches_journal(journal_path: Path) -> None:
@@ -175,7 +250,7 @@ def test_build_report_matches_journal(journal_path: Path) -> None:
     with Journal.open(journal_path) as j:
         report = build_report(j)
     assert [m.ticker for m in report.markets] == [T, U, V]
-    assert sum(e.fees for e in report.events) == 13_000
+    assert sum(w.totals.fees for w in report.weeks) == 13_000
 
 
 @pytest.mark.parametrize(
@@ -237,5 +312,5 @@ def test_unreachable_exchange_is_skipped(tmp_path: Path, journal_path: Path) -> 
     )
     rc, text = _run("--config", str(cfg), "--timeout", "1")
     assert rc == 0
-    assert "Exchange: not reachable" in text and "Positions (3)" in text
+    assert "Exchange: not reachable" in text and "Markets (3)" in text
     assert "kid-123" not in text

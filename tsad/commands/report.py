@@ -1,18 +1,19 @@
-"""The ``tsad report`` command: resting orders, positions, fills, PnL and fees from the journal.
+"""The ``tsad report`` command: PnL through settlement, fees, edge, positions and fills.
 
-Accounting (all exact integers in `tsad.money` units, formatted as dollars only for output):
+Accounting is `tsad.core.pnl` (exact integers, FIFO, fees expensed when paid, settlement at
+the market's result); this module gathers its inputs from the journal and prints them:
 
-* A fill's ``side`` is our order's book side on the YES book: a ``bid`` buys YES at ``price``,
-  an ``ask`` sells YES at ``price`` (which is buying NO at 1 − price). Positions are signed
-  YES-equivalents: > 0 long YES, < 0 long NO.
-* Realized PnL matches fills first-in first-out against the open lots of the same market:
-  closing ``m`` contracts of a lot opened at ``p0`` by a fill at ``p`` realizes
-  ``m × (p − p0)`` for a long lot and ``m × (p0 − p)`` for a short one. FIFO keeps every
-  figure an exact integer (an average cost would need fractions of a micro-dollar).
-* Mark-to-market (``unrealized``) values the open lots at a **mark** price: the one given
-  with ``--mark TICKER=PRICE`` (use ``1.00`` / ``0.00`` for a settled market), otherwise the
-  market's **last fill price** — a crude, stale mark, flagged as ``last_fill`` in the output.
-* Fees are what the exchange charged per fill; ``net = realized + unrealized − fees``.
+* **fills** with their fee (the exchange's ``fee_cost``) and tsad's true value at the fill;
+* **settlements** (from ``/portfolio/settlements`` or the lifecycle feed), once per market;
+* **marks**: the latest book mid and true value per market that the daemon journaled;
+  ``--mark TICKER=PRICE`` overrides the mid; without any mid the last fill price is used
+  (a crude, stale mark, flagged ``last_fill``).
+
+It reports per market, per week (one weekly event) with a cumulative column, and in total:
+``realized`` (after fees; equals the account's cash change once everything has settled),
+``fees``, ``unrealized`` at the mid and at the true value, and the edge of the fills.
+``--json`` prints every figure as an exact decimal string; ``--csv FILE`` writes the fills
+and settlements as rows.
 
 The exchange part (its view of resting orders, positions and balance) is optional: it is
 read only with ``--config`` for a non-paper environment, unless ``--offline``; when the
@@ -25,74 +26,93 @@ import argparse
 import asyncio
 import json
 import sys
-from collections import deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, TextIO
 
+import pandas as pd
+
+from tsad.core import tickers
 from tsad.core.exchange import Exchange
 from tsad.core.money import format_count, format_money, format_price, parse_price
-from tsad.core.orders import Balance, BookSide, Fill, Order, OrderStatus, Position
+from tsad.core.orders import Balance, Fill, Order, OrderStatus, Position
+from tsad.core.pnl import MarketPnl, fill_edge, market_pnl
 from tsad.errors import ConfigError, TsadError
 from tsad.runtime.config import Config, load_config
-from tsad.runtime.journal import Journal, JournalError, event_of
+from tsad.runtime.journal import Journal, JournalError, Settlement, event_of
 
 
 __all__ = [
-    "EventSummary",
     "ExchangeView",
-    "MarketSummary",
+    "MarketRow",
     "Report",
+    "Totals",
+    "WeekRow",
     "build_report",
     "cmd_report",
     "dollars",
     "fetch_exchange_view",
-    "market_summary",
     "register_report",
     "render_json",
     "render_table",
+    "write_csv",
 ]
 
 EX_CONFIG = 78
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class MarketSummary:
-    """Position and PnL of one market (counts in 0.01 contract, money in $0.000001)."""
+class MarketRow:
+    """One market's PnL and where its mid came from (``given``, ``book``, ``last_fill``)."""
 
-    ticker: str
-    event_ticker: str
-    position: int
-    bought: int
-    sold: int
-    fills: int
-    realized: int
-    unrealized: int
-    fees: int
-    mark: int | None
-    mark_source: str
+    pnl: MarketPnl
+    result: str | None
+    mid_source: str
 
     @property
-    def net(self) -> int:
-        """Realized plus mark-to-market, less fees."""
-        return self.realized + self.unrealized - self.fees
+    def ticker(self) -> str:
+        """The market ticker."""
+        return self.pnl.ticker
+
+    @property
+    def event_ticker(self) -> str:
+        """The market's weekly event."""
+        return event_of(self.pnl.ticker)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class EventSummary:
-    """Totals of one event over its markets."""
+class Totals:
+    """Sums over some markets (money in $0.000001); unmarked markets add nothing."""
+
+    fills: int = 0
+    contracts: int = 0
+    realized: int = 0
+    fees: int = 0
+    unrealized_mid: int = 0
+    unrealized_fair: int = 0
+    edge: int = 0
+
+    @classmethod
+    def of(cls, rows: Sequence[MarketPnl]) -> Totals:
+        """Add up market rows."""
+        return cls(
+            fills=sum(r.fills for r in rows), contracts=sum(r.bought + r.sold for r in rows),
+            realized=sum(r.realized for r in rows), fees=sum(r.fees for r in rows),
+            unrealized_mid=sum(r.unrealized_mid or 0 for r in rows),
+            unrealized_fair=sum(r.unrealized_fair or 0 for r in rows),
+            edge=sum(r.edge for r in rows),
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WeekRow:
+    """One weekly event's totals and the realized PnL of all weeks up to it."""
 
     event_ticker: str
-    fills: int
-    realized: int
-    unrealized: int
-    fees: int
-
-    @property
-    def net(self) -> int:
-        """Realized plus mark-to-market, less fees."""
-        return self.realized + self.unrealized - self.fees
+    totals: Totals
+    cumulative_realized: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,59 +132,38 @@ class Report:
     journal: str
     event_ticker: str | None
     resting: tuple[Order, ...]
-    markets: tuple[MarketSummary, ...]
-    events: tuple[EventSummary, ...]
+    markets: tuple[MarketRow, ...]
+    weeks: tuple[WeekRow, ...]
+    totals: Totals
     fills: tuple[Fill, ...]
+    fair_at_fill: Mapping[str, Fraction]
+    settlements: tuple[Settlement, ...]
     exchange: ExchangeView | None = field(default=None)
 
 
-def market_summary(ticker: str, fills: Iterable[Fill], mark: int | None = None) -> MarketSummary:
-    """Compute one market's position and FIFO PnL from its fills (in time order).
+def _week_order(event_ticker: str) -> tuple[str, str]:
+    """Sort weeks by their Sunday (tickers spell months as letters), unknown ones last."""
+    try:
+        return (tickers.parse_event_ticker(event_ticker).sunday.isoformat(), event_ticker)
+    except ValueError:
+        return ("9999", event_ticker)
 
-    Args:
-        ticker: the market.
-        fills: its fills, oldest first (fills of other markets are refused).
-        mark: the price to value open lots at; None uses the last fill price.
 
-    Returns:
-        The summary; ``unrealized`` is 0 when flat or when there is no price at all.
-
-    Raises:
-        ValueError: a fill of another market.
-    """
-    lots: deque[list[int]] = deque()  # [signed count, price], oldest first
-    realized = fees = bought = sold = n = 0
-    last: int | None = None
-    for f in fills:
-        if f.ticker != ticker:
-            raise ValueError(f"fill {f.trade_id} is for {f.ticker}, not {ticker}")
-        n += 1
-        fees += f.fee
-        last = f.price
-        qty = f.count if f.side is BookSide.BID else -f.count
-        if qty > 0:
-            bought += qty
-        else:
-            sold -= qty
-        while qty and lots and (lots[0][0] > 0) != (qty > 0):
-            lot = lots[0]
-            m = min(abs(qty), abs(lot[0]))
-            realized += m * (f.price - lot[1]) if lot[0] > 0 else m * (lot[1] - f.price)
-            lot[0] += m if lot[0] < 0 else -m
-            qty += m if qty < 0 else -m
-            if lot[0] == 0:
-                lots.popleft()
-        if qty:
-            lots.append([qty, f.price])
-    price, source = (mark, "given") if mark is not None else (last, "last_fill")
-    unrealized = 0
-    if price is not None:
-        unrealized = sum(c * (price - p) for c, p in lots)  # c < 0 flips the sign for shorts
-    return MarketSummary(
-        ticker=ticker, event_ticker=event_of(ticker), position=sum(c for c, _ in lots),
-        bought=bought, sold=sold, fills=n, realized=realized, unrealized=unrealized, fees=fees,
-        mark=price, mark_source=source if price is not None else "none",
+def _weeks(markets: Sequence[MarketRow]) -> tuple[WeekRow, ...]:
+    """Group market rows by week with pandas and add the cumulative realized PnL."""
+    if not markets:
+        return ()
+    frame = pd.DataFrame(
+        [{"event": m.event_ticker, "order": _week_order(m.event_ticker)[0], "i": i}
+         for i, m in enumerate(markets)]
     )
+    out: list[WeekRow] = []
+    running = 0
+    for (_, event), group in frame.groupby(["order", "event"], sort=True):
+        totals = Totals.of([markets[int(i)].pnl for i in group["i"]])
+        running += totals.realized
+        out.append(WeekRow(event_ticker=str(event), totals=totals, cumulative_realized=running))
+    return tuple(out)
 
 
 def build_report(
@@ -179,34 +178,46 @@ def build_report(
     Args:
         journal: the open journal.
         event_ticker: restrict to one event (default: every event journaled).
-        marks: mark prices by market ticker, overriding the last fill price.
+        marks: mid prices by market ticker, overriding the journaled mids.
         exchange: what the exchange said, if it was asked.
     """
-    marks = marks or {}
+    given = marks or {}
     fills = journal.fills(event_ticker)
+    fair_at_fill = journal.fill_true_values(event_ticker)
+    settlements = journal.settlements(event_ticker)
+    settled = {s.ticker: s for s in settlements}
+    journaled = journal.marks(event_ticker)
     by_market: dict[str, list[Fill]] = {}
     for f in fills:
         by_market.setdefault(f.ticker, []).append(f)
-    markets = tuple(
-        market_summary(t, fs, marks.get(t)) for t, fs in sorted(by_market.items())
-    )
-    events: dict[str, list[MarketSummary]] = {}
-    for m in markets:
-        events.setdefault(m.event_ticker, []).append(m)
+    rows: list[MarketRow] = []
+    for ticker in sorted(by_market.keys() | settled.keys()):
+        fs = by_market.get(ticker, [])
+        st = settled.get(ticker)
+        mark = journaled.get(ticker)
+        mid, source = given.get(ticker), "given"
+        if mid is None and mark is not None and mark.mid is not None:
+            mid, source = mark.mid, "book"
+        if mid is None and fs:
+            mid, source = fs[-1].price, "last_fill"
+        if mid is None:
+            source = "none"
+        pnl = market_pnl(
+            ticker, fs, settlement=None if st is None else st.value, mid=mid,
+            fair=None if mark is None else mark.fair, fair_at_fill=fair_at_fill,
+        )
+        rows.append(MarketRow(pnl=pnl, result=None if st is None else st.result,
+                              mid_source="settled" if st is not None else source))
     return Report(
         journal=str(journal.path),
         event_ticker=event_ticker,
         resting=tuple(journal.orders_seen(event_ticker=event_ticker, status=OrderStatus.RESTING)),
-        markets=markets,
-        events=tuple(
-            EventSummary(
-                event_ticker=e, fills=sum(m.fills for m in ms),
-                realized=sum(m.realized for m in ms), unrealized=sum(m.unrealized for m in ms),
-                fees=sum(m.fees for m in ms),
-            )
-            for e, ms in sorted(events.items())
-        ),
+        markets=tuple(rows),
+        weeks=_weeks(rows),
+        totals=Totals.of([r.pnl for r in rows]),
         fills=tuple(fills),
+        fair_at_fill=fair_at_fill,
+        settlements=tuple(settlements),
         exchange=exchange,
     )
 
@@ -249,41 +260,78 @@ def _order_json(o: Order) -> dict[str, Any]:
     }
 
 
-def _pnl_json(s: MarketSummary | EventSummary) -> dict[str, str]:
+def _opt_dollars(amount: int | None) -> str | None:
+    return None if amount is None else dollars(amount)
+
+
+def _fraction(value: Fraction | None) -> str | None:
+    """A probability as a decimal string with 6 places (display only; stored exactly)."""
+    return None if value is None else f"{float(value):.6f}"
+
+
+def _totals_json(t: Totals) -> dict[str, Any]:
     return {
-        "realized": dollars(s.realized), "unrealized": dollars(s.unrealized),
-        "fees": dollars(s.fees), "net": dollars(s.net),
+        "fills": t.fills, "contracts_traded": format_count(t.contracts),
+        "realized_dollars": dollars(t.realized), "fees_dollars": dollars(t.fees),
+        "unrealized_mid_dollars": dollars(t.unrealized_mid),
+        "unrealized_fair_dollars": dollars(t.unrealized_fair),
+        "total_mid_dollars": dollars(t.realized + t.unrealized_mid),
+        "total_fair_dollars": dollars(t.realized + t.unrealized_fair),
+        "edge_dollars": dollars(t.edge),
+    }
+
+
+def _market_json(m: MarketRow) -> dict[str, Any]:
+    p = m.pnl
+    return {
+        "ticker": p.ticker, "event_ticker": m.event_ticker, "position": format_count(p.position),
+        "bought": format_count(p.bought), "sold": format_count(p.sold), "fills": p.fills,
+        "settled": p.settled, "result": m.result,
+        "mid": None if p.mid is None else format_price(p.mid), "mid_source": m.mid_source,
+        "fair": _fraction(p.fair),
+        "realized_dollars": dollars(p.realized), "fees_dollars": dollars(p.fees),
+        "unrealized_mid_dollars": _opt_dollars(p.unrealized_mid),
+        "unrealized_fair_dollars": _opt_dollars(p.unrealized_fair),
+        "edge_dollars": dollars(p.edge),
+    }
+
+
+def _fill_json(f: Fill, fair: Fraction | None) -> dict[str, Any]:
+    return {
+        "trade_id": f.trade_id, "order_id": f.order_id, "ticker": f.ticker,
+        "side": str(f.side), "price": format_price(f.price), "count": format_count(f.count),
+        "fee": dollars(f.fee), "is_taker": f.is_taker,
+        "ts": None if f.ts is None else f.ts.isoformat(),
+        "true_value": _fraction(fair),
+        "edge_dollars": None if fair is None else dollars(fill_edge(f, fair)),
     }
 
 
 def render_json(report: Report) -> dict[str, Any]:
-    """Return the report as a JSON-ready dict (prices, counts and dollars as exact strings)."""
+    """Return the report as a JSON-ready dict (prices, counts and dollars as exact strings).
+
+    ``pnl`` holds the totals (``realized_dollars``, ``fees_dollars``,
+    ``unrealized_mid_dollars``, ``unrealized_fair_dollars`` …), ``markets`` and ``weeks``
+    the rows, ``fills`` every fill with its fee and edge, ``settlements`` every settlement.
+    """
     out: dict[str, Any] = {
         "journal": report.journal,
         "event_ticker": report.event_ticker,
+        "pnl": _totals_json(report.totals),
+        "markets": [_market_json(m) for m in report.markets],
+        "weeks": [
+            {"event_ticker": w.event_ticker, **_totals_json(w.totals),
+             "cumulative_realized_dollars": dollars(w.cumulative_realized)}
+            for w in report.weeks
+        ],
         "resting": [_order_json(o) for o in report.resting],
-        "positions": [
-            {
-                "ticker": m.ticker, "event_ticker": m.event_ticker,
-                "position": format_count(m.position), "bought": format_count(m.bought),
-                "sold": format_count(m.sold), "fills": m.fills,
-                "mark": None if m.mark is None else format_price(m.mark),
-                "mark_source": m.mark_source, **_pnl_json(m),
-            }
-            for m in report.markets
-        ],
-        "events": [
-            {"event_ticker": e.event_ticker, "fills": e.fills, **_pnl_json(e)}
-            for e in report.events
-        ],
-        "fills": [
-            {
-                "trade_id": f.trade_id, "order_id": f.order_id, "ticker": f.ticker,
-                "side": str(f.side), "price": format_price(f.price),
-                "count": format_count(f.count), "fee": dollars(f.fee), "is_taker": f.is_taker,
-                "ts": None if f.ts is None else f.ts.isoformat(),
-            }
-            for f in report.fills
+        "fills": [_fill_json(f, report.fair_at_fill.get(f.trade_id)) for f in report.fills],
+        "settlements": [
+            {"ticker": s.ticker, "result": s.result, "value": format_price(s.value),
+             "revenue_dollars": _opt_dollars(s.revenue), "fee_dollars": dollars(s.fee),
+             "source": s.source,
+             "settled_ts": None if s.settled_ts is None else s.settled_ts.isoformat()}
+            for s in report.settlements
         ],
         "exchange": None,
     }
@@ -305,6 +353,37 @@ def render_json(report: Report) -> dict[str, Any]:
                 ex.balance.portfolio_value),
         }
     return out
+
+
+def write_csv(report: Report, path: Path) -> int:
+    """Write the fills (with fees and edge) and settlements as CSV rows; return the row count.
+
+    Columns: ``kind`` (``fill`` / ``settlement``), ``ts``, ``ticker``, ``side``, ``price``,
+    ``count``, ``fee_dollars``, ``is_taker``, ``trade_id``, ``true_value``, ``edge_dollars``,
+    ``result``, ``revenue_dollars`` — exact decimal strings, never floats.
+    """
+    rows: list[dict[str, Any]] = []
+    for f in report.fills:
+        j = _fill_json(f, report.fair_at_fill.get(f.trade_id))
+        rows.append({
+            "kind": "fill", "ts": j["ts"], "ticker": f.ticker, "side": j["side"],
+            "price": j["price"], "count": j["count"], "fee_dollars": j["fee"],
+            "is_taker": f.is_taker, "trade_id": f.trade_id, "true_value": j["true_value"],
+            "edge_dollars": j["edge_dollars"], "result": None, "revenue_dollars": None,
+        })
+    for st in report.settlements:
+        rows.append({
+            "kind": "settlement",
+            "ts": None if st.settled_ts is None else st.settled_ts.isoformat(),
+            "ticker": st.ticker, "side": None, "price": format_price(st.value), "count": None,
+            "fee_dollars": dollars(st.fee), "is_taker": None, "trade_id": None,
+            "true_value": None, "edge_dollars": None, "result": st.result,
+            "revenue_dollars": _opt_dollars(st.revenue),
+        })
+    columns = ["kind", "ts", "ticker", "side", "price", "count", "fee_dollars", "is_taker",
+               "trade_id", "true_value", "edge_dollars", "result", "revenue_dollars"]
+    pd.DataFrame(rows, columns=columns, dtype=object).to_csv(path, index=False)
+    return len(rows)
 
 
 def _table(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -332,40 +411,60 @@ def render_table(report: Report, *, max_fills: int = 20) -> str:
     """Return the report as aligned, human-readable tables (the last ``max_fills`` fills)."""
     out = [f"journal {report.journal}" + (f"  event {report.event_ticker}"
                                            if report.event_ticker else ""), ""]
+    t = report.totals
+    out += [
+        f"PnL  realized {dollars(t.realized)}  (fees {dollars(t.fees)})  "
+        f"unrealized at mid {dollars(t.unrealized_mid)}  at true value "
+        f"{dollars(t.unrealized_fair)}  edge of fills {dollars(t.edge)}  "
+        f"({t.fills} fills, {format_count(t.contracts)} contracts)",
+        "",
+    ]
     order_header = ("ticker", "side", "price", "remaining", "filled", "client_order_id")
 
     def order_row(o: Order) -> list[str]:
         return [o.ticker, str(o.side), format_price(o.price), format_count(o.remaining),
                 format_count(o.filled), o.client_order_id]
 
+    def opt(amount: int | None) -> str:
+        return "-" if amount is None else dollars(amount)
+
     out += _table("Resting orders, as last seen by tsad", order_header,
                   [order_row(o) for o in report.resting])
     out += _table(
-        "Positions",
-        ("ticker", "position", "mark", "mark_from", "realized", "unrealized", "fees", "net"),
+        "Markets",
+        ("ticker", "position", "mid", "mid_from", "realized", "fees", "unreal_mid",
+         "unreal_fair", "edge"),
         [
-            [m.ticker, format_count(m.position), "-" if m.mark is None else format_price(m.mark),
-             m.mark_source, dollars(m.realized), dollars(m.unrealized), dollars(m.fees),
-             dollars(m.net)]
+            [m.ticker, format_count(m.pnl.position),
+             "-" if m.pnl.mid is None else format_price(m.pnl.mid),
+             m.mid_source if m.result is None else f"settled {m.result}",
+             dollars(m.pnl.realized), dollars(m.pnl.fees), opt(m.pnl.unrealized_mid),
+             opt(m.pnl.unrealized_fair), dollars(m.pnl.edge)]
             for m in report.markets
         ],
     )
     out += _table(
-        "Events",
-        ("event", "fills", "realized", "unrealized", "fees", "net"),
+        "Weeks",
+        ("event", "fills", "realized", "fees", "unreal_mid", "unreal_fair", "edge",
+         "cumulative"),
         [
-            [e.event_ticker, str(e.fills), dollars(e.realized), dollars(e.unrealized),
-             dollars(e.fees), dollars(e.net)]
-            for e in report.events
+            [w.event_ticker, str(w.totals.fills), dollars(w.totals.realized),
+             dollars(w.totals.fees), dollars(w.totals.unrealized_mid),
+             dollars(w.totals.unrealized_fair), dollars(w.totals.edge),
+             dollars(w.cumulative_realized)]
+            for w in report.weeks
         ],
     )
     shown = report.fills[-max_fills:] if max_fills > 0 else ()
     out += _table(
         f"Fills (last {len(shown)} of {len(report.fills)})",
-        ("time", "ticker", "side", "price", "count", "fee", "trade_id"),
+        ("time", "ticker", "side", "price", "count", "fee", "edge", "trade_id"),
         [
             ["-" if f.ts is None else f.ts.isoformat(timespec="seconds"), f.ticker, str(f.side),
-             format_price(f.price), format_count(f.count), dollars(f.fee), f.trade_id]
+             format_price(f.price), format_count(f.count), dollars(f.fee),
+             opt(None if (v := report.fair_at_fill.get(f.trade_id)) is None
+                 else fill_edge(f, v)),
+             f.trade_id]
             for f in shown
         ],
     )
@@ -417,8 +516,10 @@ def register_report(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
     p.add_argument("--journal", help="the journal file (overrides the config's)")
     p.add_argument("--event", help="only this event ticker, e.g. KXTSAW-24SEP08")
     p.add_argument("--mark", action="append", type=_mark, default=[], metavar="TICKER=PRICE",
-                   help="mark price for a market (default: its last fill price); repeatable")
+                   help="mid price for a market (default: the journaled mid, else the last "
+                   "fill price); repeatable")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--csv", metavar="FILE", help="also write the fills and settlements as CSV")
     p.add_argument("--offline", action="store_true", help="do not ask the exchange")
     p.add_argument("--fills", type=int, default=20, metavar="N",
                    help="fills shown in the table (default 20; JSON shows all)")
@@ -460,6 +561,12 @@ def cmd_report(args: argparse.Namespace, *, stdout: TextIO | None = None) -> int
     except JournalError as exc:
         print(f"tsad: {exc}", file=sys.stderr)
         return 1
+    if args.csv:
+        try:
+            write_csv(report, Path(args.csv))
+        except OSError as exc:
+            print(f"tsad: cannot write {args.csv}: {exc.strerror or exc}", file=sys.stderr)
+            return 1
     if args.json:
         out.write(json.dumps(render_json(report), indent=2) + "\n")
     else:

@@ -1,4 +1,4 @@
-"""The durable journal: order intents and results, fills, decisions and seen orders in SQLite.
+"""The durable journal in SQLite: order intents and results, fills, settlements, marks, decisions.
 
 Rules:
 
@@ -7,7 +7,14 @@ Rules:
   restart, ``unresolved_intents()`` lists every write whose outcome must be read back.
 * Generations (the last part of a deterministic ``client_order_id``) are persisted before use,
   so a restart never reuses an id for a different order.
-* Fills are keyed by ``trade_id``: recording one twice is a no-op (exactly-once).
+* Fills are keyed by ``trade_id``: recording one twice is a no-op (exactly-once). Each
+  carries its fee (the exchange's ``fee_cost`` where reported) and, when known, tsad's true
+  value of YES at the time (for the fill's edge).
+* Settlements are keyed by market ticker: a market settles once. A settlement first learnt
+  from the lifecycle feed (``determined``) is completed, never duplicated, by the exchange's
+  ``/portfolio/settlements`` row.
+* Marks hold the latest mid and true value of YES per market (advisory, overwritten), so
+  ``tsad report`` can value open positions without asking the exchange.
 * Money, prices and counts are INTEGER columns in the shared int units of `tsad.money`;
   probabilities are stored as exact fraction strings (``"7/20"``).
 
@@ -35,6 +42,7 @@ from typing import Final
 
 from tsad.clock import SystemClock
 from tsad.core.clock import Clock
+from tsad.core.money import PRICE_ONE
 from tsad.core.orders import BookSide, Fill, Order, OrderStatus
 from tsad.errors import TsadError
 
@@ -46,11 +54,13 @@ __all__ = [
     "IntentKind",
     "Journal",
     "JournalError",
+    "Mark",
     "ResultOutcome",
+    "Settlement",
     "event_of",
 ]
 
-SCHEMA_VERSION: Final = 1
+SCHEMA_VERSION: Final = 2
 
 _SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -116,6 +126,26 @@ CREATE TABLE IF NOT EXISTS decisions (
     prediction_version TEXT
 );
 CREATE INDEX IF NOT EXISTS decisions_cycle ON decisions (cycle);
+CREATE TABLE IF NOT EXISTS settlements (
+    ticker TEXT PRIMARY KEY,
+    event_ticker TEXT NOT NULL,
+    result TEXT NOT NULL,
+    value INTEGER NOT NULL,
+    revenue INTEGER,
+    fee INTEGER NOT NULL DEFAULT 0,
+    yes_count INTEGER,
+    no_count INTEGER,
+    settled_ts TEXT,
+    source TEXT NOT NULL CHECK (source IN ('lifecycle', 'exchange', 'paper')),
+    recorded_ts TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS marks (
+    ticker TEXT PRIMARY KEY,
+    event_ticker TEXT NOT NULL,
+    mid INTEGER,
+    fair TEXT,
+    ts TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS orders_seen (
     order_id TEXT PRIMARY KEY,
     client_order_id TEXT NOT NULL,
@@ -185,6 +215,35 @@ class Decision:
     price: int | None
     count: int | None
     reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settlement:
+    """A market's settlement as journaled (money in $0.000001, counts in 0.01 contract).
+
+    ``value`` is the YES payout per contract in price units ($1 = 10000 for ``yes``, 0 for
+    ``no``). ``revenue``, ``fee`` and the counts are the exchange's figures when ``source`` is
+    ``exchange`` (None / 0 when only the lifecycle feed told us).
+    """
+
+    ticker: str
+    result: str
+    value: int
+    source: str
+    revenue: int | None = None
+    fee: int = 0
+    yes_count: int | None = None
+    no_count: int | None = None
+    settled_ts: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Mark:
+    """The latest mid (YES price units; None for an empty side) and true value of YES."""
+
+    ticker: str
+    mid: int | None = None
+    fair: Fraction | None = None
 
 
 def event_of(ticker: str) -> str:
@@ -297,6 +356,14 @@ class Journal:
                     f"journal {self.path}: schema version {row[0]} is newer than "
                     f"this tsad supports ({SCHEMA_VERSION})"
                 )
+            # 1 → 2: fills carry tsad's true value of YES at the fill (settlements and
+            # marks are new tables, created above).
+            columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(fills)")}
+            if "true_value" not in columns:
+                self._db.execute("ALTER TABLE fills ADD COLUMN true_value TEXT")
+            self._db.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),)
+            )
 
     def close(self) -> None:
         """Checkpoint the WAL and close the database (idempotent)."""
@@ -457,8 +524,13 @@ class Journal:
 
     # -- fills -----------------------------------------------------------------------------
 
-    def record_fill(self, fill: Fill) -> bool:
+    def record_fill(self, fill: Fill, *, true_value: Fraction | None = None) -> bool:
         """Record a fill exactly once.
+
+        Args:
+            fill: the fill, with its fee (the exchange's ``fee_cost`` where it reported one).
+            true_value: tsad's true value of YES in that market when the fill arrived, if
+                known (the fill's edge is measured against it).
 
         Returns:
             True if it was new, False if its ``trade_id`` was already journaled.
@@ -466,13 +538,118 @@ class Journal:
         with self._tx(durable=True):
             cur = self._db.execute(
                 "INSERT INTO fills (trade_id, order_id, client_order_id, event_ticker, ticker, "
-                "side, price, count, fee, is_taker, ts, recorded_ts) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trade_id) DO NOTHING",
+                "side, price, count, fee, is_taker, ts, recorded_ts, true_value) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (trade_id) DO NOTHING",
                 (fill.trade_id, fill.order_id, fill.client_order_id, event_of(fill.ticker),
                  fill.ticker, str(fill.side), fill.price, fill.count, fill.fee,
-                 int(fill.is_taker), _iso(fill.ts), self._now()),
+                 int(fill.is_taker), _iso(fill.ts), self._now(), _fraction_text(true_value)),
             )
         return cur.rowcount == 1
+
+    def fill_true_values(self, event_ticker: str | None = None) -> dict[str, Fraction]:
+        """Return tsad's true value of YES at each fill that has one, by ``trade_id``."""
+        sql = "SELECT trade_id, true_value FROM fills WHERE true_value IS NOT NULL"
+        args: tuple[object, ...] = ()
+        if event_ticker is not None:
+            sql += " AND event_ticker = ?"
+            args = (event_ticker,)
+        return {str(r[0]): Fraction(str(r[1])) for r in self._query(sql, args)}
+
+    # -- settlements -----------------------------------------------------------------------
+
+    def record_settlement(self, settlement: Settlement) -> bool:
+        """Record a market's settlement once.
+
+        A ``lifecycle`` settlement (from the feed's ``determined``) is later completed by the
+        ``exchange``'s own row (revenue, fee, counts); a second one of the same source, or a
+        lifecycle one after the exchange's, changes nothing.
+
+        Returns:
+            True if the market had no settlement journaled before.
+
+        Raises:
+            ValueError: an unknown result or source, or a value outside $0–$1.
+        """
+        st = settlement
+        if st.result not in {"yes", "no", "scalar"}:
+            raise ValueError(f"settlement of {st.ticker}: unknown result {st.result!r}")
+        if st.source not in {"lifecycle", "exchange", "paper"}:
+            raise ValueError(f"settlement of {st.ticker}: unknown source {st.source!r}")
+        if not 0 <= st.value <= PRICE_ONE:
+            raise ValueError(f"settlement of {st.ticker}: value {st.value} outside $0–$1")
+        with self._tx(durable=True):
+            cur = self._db.execute(
+                "INSERT INTO settlements (ticker, event_ticker, result, value, revenue, fee, "
+                "yes_count, no_count, settled_ts, source, recorded_ts) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (ticker) DO NOTHING",
+                (st.ticker, event_of(st.ticker), st.result, st.value, st.revenue, st.fee,
+                 st.yes_count, st.no_count, _iso(st.settled_ts), st.source, self._now()),
+            )
+            new = cur.rowcount == 1
+            if not new and st.source == "exchange":
+                self._db.execute(
+                    "UPDATE settlements SET result = ?, value = ?, revenue = ?, fee = ?, "
+                    "yes_count = ?, no_count = ?, settled_ts = COALESCE(?, settled_ts), "
+                    "source = 'exchange' WHERE ticker = ? AND source != 'exchange'",
+                    (st.result, st.value, st.revenue, st.fee, st.yes_count, st.no_count,
+                     _iso(st.settled_ts), st.ticker),
+                )
+        return new
+
+    def settlements(self, event_ticker: str | None = None) -> list[Settlement]:
+        """Return journaled settlements (of one event, if given), by ticker."""
+        sql = (
+            "SELECT ticker, result, value, revenue, fee, yes_count, no_count, settled_ts, "
+            "source FROM settlements"
+        )
+        args: tuple[object, ...] = ()
+        if event_ticker is not None:
+            sql += " WHERE event_ticker = ?"
+            args = (event_ticker,)
+        sql += " ORDER BY ticker"
+        return [
+            Settlement(
+                ticker=str(r[0]), result=str(r[1]), value=_int(r[2]),
+                revenue=None if r[3] is None else _int(r[3]), fee=_int(r[4]),
+                yes_count=None if r[5] is None else _int(r[5]),
+                no_count=None if r[6] is None else _int(r[6]),
+                settled_ts=_dt(None if r[7] is None else str(r[7])), source=str(r[8]),
+            )
+            for r in self._query(sql, args)
+        ]
+
+    # -- marks -----------------------------------------------------------------------------
+
+    def record_marks(self, marks: Iterable[Mark]) -> None:
+        """Upsert the latest mid and true value of YES of some markets (one transaction).
+
+        A mark without a mid (empty book) or a fair value keeps the previous one.
+        """
+        ts = self._now()
+        rows = [
+            (m.ticker, event_of(m.ticker), m.mid, _fraction_text(m.fair), ts) for m in marks
+        ]
+        with self._tx(durable=False):
+            self._db.executemany(
+                "INSERT INTO marks (ticker, event_ticker, mid, fair, ts) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT (ticker) DO UPDATE SET mid = COALESCE(excluded.mid, mid), "
+                "fair = COALESCE(excluded.fair, fair), ts = excluded.ts",
+                rows,
+            )
+
+    def marks(self, event_ticker: str | None = None) -> dict[str, Mark]:
+        """Return the latest mark of each market (of one event, if given), by ticker."""
+        sql = "SELECT ticker, mid, fair FROM marks"
+        args: tuple[object, ...] = ()
+        if event_ticker is not None:
+            sql += " WHERE event_ticker = ?"
+            args = (event_ticker,)
+        return {
+            str(r[0]): Mark(ticker=str(r[0]), mid=None if r[1] is None else _int(r[1]),
+                            fair=None if r[2] is None else Fraction(str(r[2])))
+            for r in self._query(sql, args)
+        }
 
     def fills(self, event_ticker: str | None = None) -> list[Fill]:
         """Return journaled fills (of one event, if given) in time order."""
