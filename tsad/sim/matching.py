@@ -87,6 +87,7 @@ class BookOrder:
     self_trade_prevention_type: str = "taker_at_cross"
     post_only: bool = False
     cancel_order_on_pause: bool = False
+    order_group_id: str = ""
     taker_fill_cost: int = 0
     maker_fill_cost: int = 0
     taker_fees: int = 0
@@ -379,6 +380,7 @@ class MatchingEngine:
         self_trade_prevention_type: str = "taker_at_cross",
         post_only: bool = False,
         cancel_order_on_pause: bool = False,
+        order_group_id: str = "",
     ) -> BookOrder:
         """Place an order, match it, rest what is left (good-till-cancelled only).
 
@@ -405,7 +407,7 @@ class MatchingEngine:
         if time_in_force == "fill_or_kill" and self._fillable(book, user, side, price) < count:
             order = self._new_order(
                 user, ticker, side, price, count, client_order_id, now, time_in_force,
-                self_trade_prevention_type, post_only, cancel_order_on_pause,
+                self_trade_prevention_type, post_only, cancel_order_on_pause, order_group_id,
             )
             order.remaining = 0
             order.status = OrderStatus.CANCELED
@@ -413,7 +415,7 @@ class MatchingEngine:
             return order
         order = self._new_order(
             user, ticker, side, price, count, client_order_id, now, time_in_force,
-            self_trade_prevention_type, post_only, cancel_order_on_pause,
+            self_trade_prevention_type, post_only, cancel_order_on_pause, order_group_id,
         )
         self._match_and_rest(book, order, now)
         return order
@@ -618,7 +620,7 @@ class MatchingEngine:
     def _new_order(
         self, user: str, ticker: str, side: BookSide, price: int, count: int,
         client_order_id: str, now: datetime, tif: str, stp: str, post_only: bool,
-        cancel_on_pause: bool,
+        cancel_on_pause: bool, order_group_id: str,
     ) -> BookOrder:
         self._priority += 1
         order = BookOrder(
@@ -626,6 +628,7 @@ class MatchingEngine:
             side=side, price=price, initial=count, remaining=count, created=now, updated=now,
             priority=self._priority, time_in_force=tif, self_trade_prevention_type=stp,
             post_only=post_only, cancel_order_on_pause=cancel_on_pause,
+            order_group_id=order_group_id,
         )
         self._orders[order.order_id] = order
         if client_order_id:

@@ -1,9 +1,10 @@
 """The emulator's websocket: commands, subscriptions, channel messages and per-sid seq numbers.
 
 Shapes follow kalshi-api.md §5 and the AsyncAPI document. Sequenced messages (``seq``) are
-those of ``orderbook_delta`` subscriptions: snapshots, deltas, and the ``ok`` /
-``unsubscribed`` acknowledgements of such a subscription (§5.4); a subscription's first
-message has seq 1. Other channels carry no ``seq``.
+those of ``orderbook_delta`` and ``order_group_updates`` subscriptions (snapshots, deltas,
+group updates, and the ``ok`` acknowledgements of such a subscription), and every
+``unsubscribed`` acknowledgement, which the schema requires to carry the subscription's next
+seq (§5.4); a subscription's first message has seq 1. Other channels carry no ``seq``.
 """
 
 from __future__ import annotations
@@ -39,13 +40,10 @@ __all__ = ["CHANNELS", "Hub"]
 JSON = dict[str, Any]
 CHANNELS = (
     "orderbook_delta", "ticker", "trade", "fill", "user_orders", "market_positions",
-    "market_lifecycle_v2",
+    "market_lifecycle_v2", "order_group_updates",
 )
-_KNOWN_ELSEWHERE = (
-    "multivariate_market_lifecycle", "communications", "order_group_updates",
-    "cfbenchmarks_value", "pyth_value",
-)
-_SEQUENCED = frozenset({"orderbook_delta"})
+_SEQUENCED = frozenset({"orderbook_delta", "order_group_updates"})
+_MARKETLESS = frozenset({"market_lifecycle_v2", "order_group_updates"})
 
 
 @dataclass(slots=True, kw_only=True)
@@ -184,7 +182,7 @@ class Hub:
             frame["id"] = id_
         frame["type"] = type_
         frame["sid"] = sub.sid
-        if sub.channel in _SEQUENCED:
+        if sub.channel in _SEQUENCED or type_ == "unsubscribed":
             sub.seq += 2 if self._skip_seq() else 1
             frame["seq"] = sub.seq
         if msg is not None:
@@ -291,6 +289,7 @@ class Hub:
                 "taker_fees_dollars": money_str(o.taker_fees),
                 "maker_fees_dollars": money_str(o.maker_fees),
                 "client_order_id": o.client_order_id,
+                **({"order_group_id": o.order_group_id} if o.order_group_id else {}),
                 "self_trade_prevention_type": o.self_trade_prevention_type,
                 "created_time": rfc3339(o.created),
                 "created_ts_ms": ts_ms(o.created),
@@ -329,6 +328,16 @@ class Hub:
             msg["settled_ts"] = int(ev.ts.timestamp())
         for conn, sub in self._subs("market_lifecycle_v2", None):
             self._send(conn, sub, "market_lifecycle_v2", msg)
+
+    def group_update(self, user: str, event_type: str, group_id: str, limit_fp: str | None,
+                     ts: int) -> None:
+        """Send an ``order_group_updates`` message to ``user``'s subscriptions."""
+        msg: JSON = {"event_type": event_type, "order_group_id": group_id}
+        if limit_fp is not None:
+            msg["contracts_limit_fp"] = limit_fp
+        msg["ts_ms"] = ts
+        for conn, sub in self._subs("order_group_updates", None, user):
+            self._send(conn, sub, "order_group_updates", msg)
 
     def _ticker_msg(self, ticker: str) -> JSON:
         e = self._engine
@@ -445,7 +454,7 @@ class Hub:
                 continue
             sub = _Subscription(
                 sid=conn.next_sid, channel=ch,
-                tickers=None if tickers is None or ch == "market_lifecycle_v2" else set(tickers),
+                tickers=None if tickers is None or ch in _MARKETLESS else set(tickers),
                 use_yes_price=use_yes,
             )
             conn.next_sid += 1
