@@ -23,7 +23,8 @@ from tsad.errors import (
     ServerError,
 )
 from tsad.kalshi.budget import (
-    PACING,
+    CAPACITY_SHARE,
+    RATE_SHARE,
     TIER_LIMITS,
     Budget,
     Tier,
@@ -103,16 +104,17 @@ def test_request_cost(method, path, items, expected):
     assert request_cost(method, path, items=items) == expected
 
 
-async def test_bucket_waits_for_refill_exactly():
-    """A write after the Basic bucket is spent waits the refill time of its tokens (paced)."""
+async def test_bucket_keeps_headroom_under_the_exchange():
+    """The Basic write bucket bursts 8 of the exchange's 10 creates, then refills at 90 %."""
     clock = ManualClock()
     sleep = SleepRecorder(clock)
     budget = Budget(Tier.BASIC, clock=clock, sleep=sleep)
-    for _ in range(10):
+    assert (budget.write.capacity, budget.write.rate) == (80, 90)
+    for _ in range(8):
         await budget.acquire("write", 10)
     assert sleep.delays == []
     await budget.acquire("write", 10)
-    assert sleep.delays == [pytest.approx(0.1 / PACING)]
+    assert sleep.delays == [pytest.approx(10 / 90)]
 
 
 async def test_bucket_drain_and_buckets_are_independent():
@@ -121,10 +123,10 @@ async def test_bucket_drain_and_buckets_are_independent():
     sleep = SleepRecorder(clock)
     budget = Budget("basic", clock=clock, sleep=sleep)
     budget.drain("read")
-    await budget.acquire("write", 100)
+    await budget.acquire("write", 80)
     assert sleep.delays == []
     await budget.acquire("read", 20)
-    assert sum(sleep.delays) == pytest.approx(0.1 / PACING)
+    assert sum(sleep.delays) == pytest.approx(20 / (200 * RATE_SHARE))
 
 
 def test_bucket_refuses_impossible_cost():
@@ -146,9 +148,9 @@ def test_budget_from_account_limits():
                            read=BucketLimit(refill_rate=1200, bucket_capacity=1200),
                            write=BucketLimit(refill_rate=1200, bucket_capacity=2400))
     budget = Budget.from_account_limits(limits, clock=ManualClock())
-    assert (budget.tier, budget.write.capacity) == (Tier.PREMIER, 2400)
-    assert budget.read.rate == pytest.approx(1200 * PACING)
-    assert budget.max_batch(10) == 240
+    assert (budget.tier, budget.write.capacity) == (Tier.PREMIER, 2400 * CAPACITY_SHARE)
+    assert budget.read.rate == pytest.approx(1200 * RATE_SHARE)
+    assert budget.max_batch(10) == 192
 
 
 def test_backoff_is_jittered_and_capped():
@@ -173,6 +175,7 @@ def sleeps() -> SleepRecorder:
 async def client(sim, rsa_key, key_id, sleeps) -> AsyncIterator[KalshiClient]:
     c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier="premier", timeout=2.0,
                      sleep=sleeps, rng=random.Random(0), page_limit=5)
+    await c.prepare()
     yield c
     await c.aclose()
 
@@ -308,7 +311,7 @@ async def test_server_errors_on_reads_are_retried(client, sim):
 async def test_create_timeout_places_exactly_one_order(sim, rsa_key, key_id, sleeps):
     """A create applied but answered after our timeout resolves by reading back: one order."""
     c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier="premier", timeout=0.3,
-                     sleep=sleeps)
+                     sleep=sleeps, calibrate=False)
     try:
         ticker = await first_ticker(c, sim)
         sim.faults.delay_next(1.0)
@@ -334,7 +337,7 @@ async def test_create_5xx_resends_once(client, sim):
 async def test_cancel_timeout_then_gone_is_success(sim, rsa_key, key_id, sleeps):
     """A cancel applied but answered late is retried; the retry's 404 means done."""
     c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier="premier", timeout=0.3,
-                     sleep=sleeps)
+                     sleep=sleeps, calibrate=False)
     try:
         ticker = await first_ticker(c, sim)
         async with asyncio.timeout(10):
@@ -425,7 +428,7 @@ async def test_v1_write_path_is_gone(sim, rsa_key, key_id):
 async def test_amend_timeout_resolved_by_reading_back(sim, rsa_key, key_id, sleeps):
     """An amend applied but answered late is resolved by reading the order's price back."""
     c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier="premier", timeout=0.3,
-                     sleep=sleeps)
+                     sleep=sleeps, calibrate=False)
     try:
         ticker = await first_ticker(c, sim)
         async with asyncio.timeout(10):

@@ -1,9 +1,19 @@
-"""Client-side token buckets that mirror Kalshi's read and write rate limits (kalshi-api.md §4.1).
+"""Client-side token buckets that pace requests under Kalshi's read and write rate limits (§4.1).
 
 Kalshi bills every request in *tokens* (10 by default; batch cancel 2 per order, batch
-create 10 per order) against two buckets per account, Read and Write, refilled continuously
-at the tier's rate. This module keeps the same two buckets locally so we wait before the
-exchange would answer 429.
+create 10 per order; ``GET /account/endpoint_costs`` lists the exceptions) against two
+buckets per account, Read and Write, refilled continuously at the tier's rate. This module
+keeps two smaller, slower buckets locally so we wait well before the exchange would answer 429.
+
+Why smaller and slower, not an exact mirror: our bucket is debited when a request *leaves*,
+the exchange's when it *arrives*. If requests taken out of our bucket within any window
+arrive up to D seconds later, the exchange sees at most ``C_ours + r_ours * (window + D)``
+tokens in that window, against its ``C_exchange + r_exchange * window``. That holds for every
+window when ``C_exchange - C_ours >= r_ours * D`` and ``r_ours <= r_exchange``. An exact
+mirror (or one paced at 95 % with the full burst) has no room for any D > 0, so a burst of
+re-prices drew 429s. With `CAPACITY_SHARE` and `RATE_SHARE` below, the Basic write bucket
+(100 tokens/s, 1 s) tolerates ≈ 0.22 s of delivery skew, and the slower refill adds more
+room the longer the burst lasts.
 
 Why not asyncio-throttle: its ``Throttler(rate_limit, period)`` counts *requests* (one slot
 per ``acquire``) and cannot charge a request several tokens, nor be drained after a 429; a
@@ -23,13 +33,15 @@ from typing import Final, Literal
 from tsad.clock import SystemClock
 from tsad.core.clock import Clock
 from tsad.errors import ConfigError
-from tsad.kalshi.wire import AccountLimits, BucketLimit
+from tsad.kalshi.payloads import AccountLimits, BucketLimit, EndpointCosts
 
 
 __all__ = [
     "BATCH_CANCEL_COST",
     "BATCH_CREATE_COST",
+    "CAPACITY_SHARE",
     "DEFAULT_COST",
+    "RATE_SHARE",
     "TIER_LIMITS",
     "BucketKind",
     "Budget",
@@ -115,8 +127,18 @@ def request_cost(method: str, path: str, *, items: int = 1) -> tuple[BucketKind,
     return "write", DEFAULT_COST
 
 
-PACING: Final = 0.95
-"""Share of the exchange's refill rate the client-side buckets use (a safety margin)."""
+RATE_SHARE: Final = 0.9
+"""Share of the exchange's refill rate our buckets refill at."""
+CAPACITY_SHARE: Final = 0.8
+"""Share of the exchange's bucket capacity our buckets hold (the burst we allow ourselves)."""
+
+
+def _path_matches(pattern: str, path: str) -> bool:
+    """Match an endpoint path from ``/account/endpoint_costs`` (``{x}`` = one segment)."""
+    pattern = pattern.removeprefix("/trade-api/v2")
+    want, got = pattern.strip("/").split("/"), path.strip("/").split("/")
+    return len(want) == len(got) and all(
+        w == g or (w.startswith("{") and w.endswith("}")) for w, g in zip(want, got, strict=True))
 
 
 class TokenBucket:
@@ -174,6 +196,14 @@ class TokenBucket:
                     return
                 await self._sleep((tokens - self._tokens) / self.rate)
 
+    def resize(self, rate: float, capacity: float) -> None:
+        """Change the rate and capacity, keeping the tokens held (at most the new capacity)."""
+        if rate <= 0 or capacity <= 0:
+            raise ConfigError(f"token bucket needs rate and capacity > 0 (got {rate}, {capacity})")
+        self._refill()
+        self.rate, self.capacity = float(rate), float(capacity)
+        self._tokens = min(self._tokens, self.capacity)
+
     def drain(self) -> None:
         """Empty the bucket (after a 429: the exchange's bucket is empty, so is ours)."""
         self._refill()
@@ -196,22 +226,27 @@ class Budget:
         limits: TierLimits | None = None,
         clock: Clock | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rate_share: float = RATE_SHARE,
+        capacity_share: float = CAPACITY_SHARE,
     ) -> None:
         try:
             self.tier = Tier(str(tier).lower())
         except ValueError:
             names = ", ".join(t.value for t in Tier)
             raise ConfigError(f"exchange.tier: unknown tier {tier!r} (one of {names})") from None
+        if not (0 < rate_share <= 1 and 0 < capacity_share <= 1):
+            raise ConfigError(f"budget shares must be in (0, 1] (got {rate_share}, "
+                              f"{capacity_share})")
         lim = limits or TIER_LIMITS[self.tier]
         clk = clock or SystemClock()
-        # Pace a little under the exchange's rate: its bucket starts refilling when our first
-        # request *arrives*, ours when it leaves, so an exact mirror can overrun by a hair.
-        self.read = TokenBucket(
-            lim.read.refill_rate * PACING, lim.read.bucket_capacity, clock=clk, sleep=sleep
-        )
-        self.write = TokenBucket(
-            lim.write.refill_rate * PACING, lim.write.bucket_capacity, clock=clk, sleep=sleep
-        )
+        self.limits = lim
+        self._shares = (rate_share, capacity_share)
+        self.costs: EndpointCosts | None = None
+        self.read = TokenBucket(lim.read.refill_rate * rate_share,
+                                lim.read.bucket_capacity * capacity_share, clock=clk, sleep=sleep)
+        self.write = TokenBucket(lim.write.refill_rate * rate_share,
+                                 lim.write.bucket_capacity * capacity_share, clock=clk,
+                                 sleep=sleep)
 
     @classmethod
     def from_account_limits(
@@ -247,4 +282,32 @@ class Budget:
 
     def max_batch(self, per_item: int) -> int:
         """Return the most orders one batch write may carry so its cost fits the write bucket."""
-        return max(1, int(self.write.capacity) // per_item)
+        return max(1, int(self.write.capacity) // max(per_item, 1))
+
+    def use_limits(self, limits: AccountLimits) -> None:
+        """Resize both buckets to ``GET /account/limits`` (authoritative over the tier table)."""
+        rate_share, capacity_share = self._shares
+        self.limits = TierLimits(read=limits.read, write=limits.write)
+        for bucket, lim in ((self.read, limits.read), (self.write, limits.write)):
+            bucket.resize(lim.refill_rate * rate_share, lim.bucket_capacity * capacity_share)
+
+    def use_costs(self, costs: EndpointCosts) -> None:
+        """Price requests from ``GET /account/endpoint_costs`` from now on."""
+        self.costs = costs
+
+    def cost(self, method: str, path: str, *, items: int = 1) -> tuple[BucketKind, int]:
+        """Return the bucket a request bills and its tokens, from the exchange's cost table.
+
+        Without a table (or for an endpoint it does not list) this is `request_cost`.
+        Costs of ``/batched`` endpoints are per order.
+        """
+        kind, tokens = request_cost(method, path, items=items)
+        if self.costs is None:
+            return kind, tokens
+        per = self.costs.default_cost
+        for e in self.costs.endpoints:
+            if e.method == method.upper() and _path_matches(e.path, path):
+                per = e.cost
+                break
+        n = max(items, 1) if path.endswith("/batched") else 1
+        return kind, per * n

@@ -9,10 +9,17 @@
 * reads and idempotent writes (cancel, decrease, batch cancel, cancel all) retry on
   transport errors, 5xx and 429 with jittered exponential backoff and bounded attempts; a
   429 also empties the local bucket;
+* the local buckets are smaller and slower than the exchange's (`tsad.kalshi.budget`), and
+  are sized from ``GET /account/limits`` and priced from ``GET /account/endpoint_costs``
+  before the first write;
+* a single cancel goes through the V2 batch cancel (2 tokens instead of 10);
+* with ``order_group_contracts_limit > 0`` an order group is created before the first
+  create and every create carries its ``order_group_id`` (kalshi-api.md §3.11);
 * a create is never blindly re-sent: after a timeout, transport error or 5xx its outcome is
   unknown, so our orders on that ticker are read back and matched by ``client_order_id``;
   only if it is absent is it sent once more with the same id (a 409 then means it exists);
 * an amend with an unknown outcome is resolved by reading the order back and comparing price;
+* a 2xx write whose body does not decode is an `AmbiguousOutcome` (it may have been applied);
 * httpx exceptions become `TransportError` here and nowhere else; headers, the key id and
   bodies of signed calls are never logged.
 """
@@ -20,17 +27,12 @@
 from __future__ import annotations
 
 import asyncio
-import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 
-import httpx
 import structlog
 
-from tsad.clock import SystemClock
-from tsad.core.clock import Clock
 from tsad.core.exchange import Exchange, ExchangeStatus, OrderbookLevels
 from tsad.core.market import Event, Market
 from tsad.core.orders import (
@@ -45,40 +47,41 @@ from tsad.core.orders import (
 )
 from tsad.errors import (
     AmbiguousOutcome,
-    AuthError,
     Conflict,
     ExchangeError,
     NotFound,
-    OrderRejected,
     ProtocolError,
     RateLimited,
     ServerError,
     TransportError,
 )
 from tsad.kalshi import wire
-from tsad.kalshi.budget import (
-    BATCH_CANCEL_COST,
-    BATCH_CREATE_COST,
-    BucketKind,
-    Budget,
-    Tier,
-    request_cost,
-)
+from tsad.kalshi.session import AUTH_HINT, ApiSession
 from tsad.kalshi.signing import Signer
 
 
 __all__ = ["AUTH_HINT", "KalshiClient"]
 
-AUTH_HINT: Final = (
-    "Kalshi rejected the request signature/key: check key_id, the private key and the clock"
-)
+# AUTH_HINT is re-exported: callers and tests read it from here.
+
 V2_ORDERS: Final = "/portfolio/events/orders"
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _RECENT: Final = timedelta(hours=6)
 
 _log = structlog.get_logger("tsad.kalshi.rest")
 
-Sleep = Callable[[float], Awaitable[None]]
+
+
+def _undecodable(what: str, exc: ProtocolError) -> AmbiguousOutcome:
+    return AmbiguousOutcome(f"{what}: accepted but the answer did not decode ({exc})")
+
+
+def _ack_or_ambiguous(payload: Any, what: str) -> WriteAck:
+    """Decode a 2xx write ack; one that does not decode leaves the outcome unknown."""
+    try:
+        return wire.decode_write_ack(payload)
+    except ProtocolError as exc:
+        raise _undecodable(what, exc) from exc
 
 
 def _ack_from_order(order: Order) -> WriteAck:
@@ -90,24 +93,13 @@ def _ack_from_order(order: Order) -> WriteAck:
     )
 
 
-class KalshiClient:
-    """An async Kalshi Trade API v2 client (one `httpx.AsyncClient` per instance).
+class KalshiClient(ApiSession):
+    """An async Kalshi Trade API v2 client; `ApiSession` documents the shared arguments.
 
     Args:
-        rest_url: API root including ``/trade-api/v2``, e.g.
-            ``https://external-api.kalshi.com/trade-api/v2``.
-        signer: signs requests; None sends unauthenticated requests (public data only).
-        tier: the account's usage tier, sizing the local token buckets.
-        timeout: seconds for each HTTP request (connect, read, write, pool).
-        transport: an httpx transport (tests); None uses the default network transport.
-        clock: time source for signatures and the token buckets.
-        budget: the token buckets; built from ``tier`` when None.
-        max_attempts: attempts per retryable call (≥ 1).
-        backoff_base: first retry delay in seconds (doubled per attempt, with jitter).
-        backoff_cap: largest retry delay in seconds.
-        rng: randomness for the jitter.
-        sleep: the coroutine used to wait between retries.
-        page_limit: ``limit`` sent with every paginated list request.
+        order_group_contracts_limit: whole contracts per rolling 15 s of the order group
+            every create joins (0: no group).
+        calibrate: read the account's limits and endpoint costs before the first write.
     """
 
     def __init__(
@@ -115,171 +107,16 @@ class KalshiClient:
         rest_url: str,
         signer: Signer | None,
         *,
-        tier: Tier | str = Tier.BASIC,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-        budget: Budget | None = None,
-        max_attempts: int = 6,
-        backoff_base: float = 0.25,
-        backoff_cap: float = 8.0,
-        rng: random.Random | None = None,
-        sleep: Sleep = asyncio.sleep,
-        page_limit: int = 200,
+        order_group_contracts_limit: int = 0,
+        calibrate: bool = True,
+        **session: Any,
     ) -> None:
-        self._base = rest_url.rstrip("/")
-        self._base_path = urlsplit(self._base).path
-        self._signer = signer
-        self._clock = clock or SystemClock()
-        self.budget = budget or Budget(tier, clock=self._clock)
-        self._max_attempts = max(1, max_attempts)
-        self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap
-        self._rng = rng or random.Random()
-        self._sleep = sleep
-        self._page_limit = page_limit
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout),
-            transport=transport,
-            follow_redirects=False,
-            headers={"Accept": "application/json"},
-        )
-
-    def __repr__(self) -> str:
-        return f"KalshiClient({self._base!r}, signed={self._signer is not None})"
-
-    async def aclose(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._http.aclose()
-
-    async def __aenter__(self) -> KalshiClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    # ------------------------------------------------------------------ transport
-
-    def _timestamp_ms(self) -> int:
-        return (self._clock.now() - _EPOCH) // timedelta(milliseconds=1)
-
-    def _headers(self, method: str, path: str) -> dict[str, str]:
-        if self._signer is None:
-            return {}
-        return self._signer.headers(method, self._base_path + path, self._timestamp_ms())
-
-    def _error(self, resp: httpx.Response, method: str, path: str) -> ExchangeError:
-        status = resp.status_code
-        body = wire.decode_error_body(resp.content)
-        detail = " ".join(x for x in (body.code or "", body.message, body.details) if x)
-        where = f"{method} {path} → HTTP {status}"
-        text = f"{where}: {detail}" if detail else where
-        if status in (401, 403):
-            return AuthError(f"{AUTH_HINT} ({text})", status=status, code=body.code)
-        if status == 404:
-            return NotFound(text, status=status, code=body.code)
-        if status == 409:
-            return Conflict(text, status=status, code=body.code)
-        if status == 429:
-            return RateLimited(text, status=status, code=body.code)
-        if status >= 500:
-            return ServerError(text, status=status, code=body.code)
-        return OrderRejected(text, status=status, code=body.code)
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        kind: BucketKind,
-        tokens: int,
-        attempt: int,
-    ) -> Any:
-        """Send one request; return its decoded JSON (None when empty) or raise mapped errors."""
-        await self.budget.acquire(kind, tokens)
-        try:
-            resp = await self._http.request(
-                method,
-                self._base + path,
-                params={k: v for k, v in (params or {}).items() if v is not None},
-                json=body,
-                headers=self._headers(method, path),
-            )
-        except httpx.TimeoutException as exc:
-            raise TransportError(f"{method} {path}: timed out ({type(exc).__name__})") from exc
-        except httpx.HTTPError as exc:
-            raise TransportError(f"{method} {path}: {type(exc).__name__}: {exc}") from exc
-        if resp.status_code >= 400:
-            err = self._error(resp, method, path)
-            if isinstance(err, RateLimited):
-                self.budget.drain(kind)
-                _log.warning("rest.rate_limited", method=method, path=path,
-                             status=resp.status_code, attempt=attempt)
-            raise err
-        if not resp.content:
-            return None
-        return wire.decode_json(resp.content, f"{method} {path}")
-
-    def _delay(self, attempt: int) -> float:
-        """Equal-jitter exponential backoff for retry number ``attempt`` (1-based)."""
-        top = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
-        return top / 2 + self._rng.uniform(0, top / 2)
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        body: Any = None,
-        items: int = 1,
-        tokens: int | None = None,
-        retry: bool = True,
-        on_retry_not_found: Callable[[], Any] | None = None,
-    ) -> Any:
-        """Send a request, retrying retryable failures when ``retry`` (reads, idempotent writes).
-
-        ``on_retry_not_found``: for idempotent removals, a 404 on a *retry* means an earlier
-        attempt already succeeded; its result is returned instead of raising.
-        """
-        kind, cost = request_cost(method, path, items=items)
-        attempt = 1
-        while True:
-            try:
-                return await self._send(method, path, params=params, body=body, kind=kind,
-                                        tokens=tokens if tokens is not None else cost,
-                                        attempt=attempt)
-            except NotFound:
-                if attempt > 1 and on_retry_not_found is not None:
-                    return on_retry_not_found()
-                raise
-            except (TransportError, ServerError, RateLimited) as exc:
-                if not retry or attempt >= self._max_attempts:
-                    raise
-                delay = self._delay(attempt)
-                _log.info("rest.retry", method=method, path=path, status=exc.status,
-                          attempt=attempt, error=type(exc).__name__, delay=round(delay, 3))
-                await self._sleep(delay)
-                attempt += 1
-
-    async def _paged(
-        self, path: str, params: Mapping[str, Any], decode: Callable[[Any], wire.Page]
-    ) -> list[Any]:
-        out: list[Any] = []
-        cursor: str | None = None
-        seen: set[str] = set()
-        while True:
-            page = decode(await self._call(
-                "GET", path, params={**params, "limit": self._page_limit, "cursor": cursor}))
-            out.extend(page.items)
-            if not page.cursor:
-                return out
-            if page.cursor in seen:
-                raise ProtocolError(f"GET {path}: cursor {page.cursor!r} repeated")
-            seen.add(page.cursor)
-            cursor = page.cursor
+        super().__init__(rest_url, signer, **session)
+        self._group_limit = max(0, order_group_contracts_limit)
+        self.order_group_id: str | None = None
+        self._prepared = not calibrate and not self._group_limit
+        self._calibrate = calibrate
+        self._prepare_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ reads
 
@@ -295,7 +132,10 @@ class KalshiClient:
         """Return the event with its markets sorted by strike (``with_nested_markets=true``)."""
         payload = await self._call("GET", f"/events/{event_ticker}",
                                    params={"with_nested_markets": "true"})
-        return wire.decode_event(payload)
+        event, bad = wire.decode_event_rows(payload)
+        for error in bad:
+            _log.warning("rest.bad_row", path=f"/events/{event_ticker}", error=error)
+        return event
 
     async def get_market(self, ticker: str) -> Market:
         """Return one market (``GET /markets/{ticker}``)."""
@@ -361,6 +201,98 @@ class KalshiClient:
         except NotFound:
             return None
 
+    async def get_endpoint_costs(self) -> wire.EndpointCosts | None:
+        """Return the endpoints priced off the default (``GET /account/endpoint_costs``)."""
+        try:
+            return wire.decode_endpoint_costs(await self._call("GET", "/account/endpoint_costs"))
+        except NotFound:
+            return None
+
+    async def calibrate(self) -> None:
+        """Size the buckets from the account's limits and price requests from its cost table.
+
+        Either read may fail (old endpoint, network): the tier table and the documented
+        costs stay in force, and the failure is logged.
+        """
+        try:
+            limits = await self.get_account_limits()
+            if limits is not None:
+                self.budget.use_limits(limits)
+            costs = await self.get_endpoint_costs()
+            if costs is not None:
+                self.budget.use_costs(costs)
+        except ExchangeError as exc:
+            _log.warning("rest.calibrate_failed", error=type(exc).__name__, detail=str(exc))
+            return
+        _log.info("rest.calibrated", write_rate=self.budget.write.rate,
+                  write_capacity=self.budget.write.capacity,
+                  costs=len(costs.endpoints) if costs is not None else None)
+
+    # ------------------------------------------------------------------ order groups
+
+    async def create_order_group(self, *, contracts_limit: int) -> str:
+        """Create an order group (``POST /portfolio/order_groups/create``); return its id.
+
+        Once fills in the group pass ``contracts_limit`` whole contracts within 15 s, Kalshi
+        cancels the group's resting orders and rejects new ones in it until it is reset.
+        """
+        payload = await self._call("POST", "/portfolio/order_groups/create",
+                                   body=wire.encode_order_group(contracts_limit=contracts_limit))
+        return wire.decode_order_group_created(payload)
+
+    async def get_order_group(self, order_group_id: str) -> wire.OrderGroup:
+        """Return one order group (``GET /portfolio/order_groups/{id}``)."""
+        payload = await self._call("GET", f"/portfolio/order_groups/{order_group_id}")
+        return wire.decode_order_group(order_group_id, payload)
+
+    async def reset_order_group(self, order_group_id: str | None = None) -> None:
+        """Clear a triggered group so its orders may be placed again (ours when None)."""
+        gid = order_group_id or self.order_group_id
+        if gid is None:
+            return
+        await self._call("PUT", f"/portfolio/order_groups/{gid}/reset", body={})
+
+    async def delete_order_group(self, order_group_id: str | None = None) -> None:
+        """Delete a group and cancel its orders (ours when None; then creates go ungrouped)."""
+        gid = order_group_id or self.order_group_id
+        if gid is None:
+            return
+        await self._call("DELETE", f"/portfolio/order_groups/{gid}")
+        if gid == self.order_group_id:
+            self.order_group_id = None
+
+    def _is_prepared(self) -> bool:
+        return self._prepared
+
+    async def prepare(self) -> str | None:
+        """Get ready to write (at startup, else before the first write); return our group's id.
+
+        Calibrates the buckets (once) and creates our order group when configured. An
+        exchange without order groups (404) is logged and the client goes on without one;
+        any other failure to create it propagates, and the next write tries again.
+        """
+        if self._is_prepared():
+            return self.order_group_id
+        async with self._prepare_lock:
+            if self._is_prepared():
+                return self.order_group_id
+            if self._calibrate:
+                await self.calibrate()
+                self._calibrate = False
+            if self._group_limit and self.order_group_id is None:
+                try:
+                    self.order_group_id = await self.create_order_group(
+                        contracts_limit=self._group_limit)
+                except NotFound:
+                    _log.warning("rest.order_group_unavailable",
+                                 contracts_limit=self._group_limit)
+                    self._group_limit = 0
+                else:
+                    _log.info("rest.order_group", order_group_id=self.order_group_id,
+                              contracts_limit=self._group_limit)
+            self._prepared = True
+            return self.order_group_id
+
     # ------------------------------------------------------------------ writes
 
     async def _find_order(self, ticker: str, client_order_id: str) -> Order | None:
@@ -387,14 +319,17 @@ class KalshiClient:
             AmbiguousOutcome: the outcome stayed unknown after reading back and one re-send.
             OrderRejected: the exchange refused it (post-only cross, closed market, …).
         """
-        body = wire.encode_order_request(request)
+        group = await self.prepare()
+        body = wire.encode_order_request(request, order_group_id=group)
         reposted = False
         attempt = 1
         while True:
             try:
                 payload = await self._send("POST", V2_ORDERS, body=body, kind="write",
-                                           tokens=BATCH_CREATE_COST, attempt=attempt)
-                return wire.decode_write_ack(payload)
+                                           tokens=self._write_cost("POST", V2_ORDERS),
+                                           attempt=attempt)
+            except ProtocolError as exc:
+                raise _undecodable(f"create {request.client_order_id}", exc) from exc
             except RateLimited:
                 # a 429 is refused before matching: the order was not placed; safe to resend
                 if attempt >= self._max_attempts:
@@ -424,6 +359,8 @@ class KalshiClient:
                 reposted = True
                 _log.info("rest.resolved", method="POST", path=V2_ORDERS, attempt=attempt,
                           outcome="absent_resend")
+            else:
+                return _ack_or_ambiguous(payload, f"create {request.client_order_id}")
             await self._sleep(self._delay(attempt))
             attempt += 1
 
@@ -449,8 +386,10 @@ class KalshiClient:
         while True:
             try:
                 payload = await self._send("POST", path, body=body, kind="write",
-                                           tokens=BATCH_CREATE_COST, attempt=attempt)
-                return wire.decode_write_ack(payload)
+                                           tokens=self._write_cost("POST", path),
+                                           attempt=attempt)
+            except ProtocolError as exc:
+                raise _undecodable(f"amend {order_id}", exc) from exc
             except RateLimited:
                 if attempt >= self._max_attempts:
                     raise
@@ -473,6 +412,8 @@ class KalshiClient:
                         f"amend {order_id}: no answer twice and price still "
                         f"{order.price}", status=exc.status, code=exc.code) from exc
                 resent = True
+            else:
+                return _ack_or_ambiguous(payload, f"amend {order_id}")
             await self._sleep(self._delay(attempt))
             attempt += 1
 
@@ -491,18 +432,38 @@ class KalshiClient:
         return wire.decode_write_ack(payload)
 
     async def cancel_order(self, order_id: str) -> WriteAck:
-        """Cancel one order (``DELETE /portfolio/events/orders/{id}``), retried.
+        """Cancel one order, retried; sent as a one-order V2 batch cancel (2 tokens, not 10).
 
         Raises:
-            NotFound: the order was already gone on the first attempt (a 404 on a retry
+            NotFound: the order was already gone on the first attempt (gone on a retry
                 means our earlier attempt cancelled it, and is success).
         """
-        payload = await self._call(
-            "DELETE", f"{V2_ORDERS}/{order_id}",
-            on_retry_not_found=lambda: WriteAck(order_id=order_id, remaining=0))
-        if isinstance(payload, WriteAck):
-            return payload
-        return wire.decode_write_ack(payload, cancelled=True)
+        path = f"{V2_ORDERS}/batched"
+        body = wire.encode_batch_cancel([order_id])
+        attempt = 1
+        while True:
+            try:
+                payload = await self._send("DELETE", path, body=body, kind="write",
+                                           tokens=self._write_cost("DELETE", path),
+                                           attempt=attempt)
+            except (TransportError, ServerError, RateLimited) as exc:
+                if attempt >= self._max_attempts:
+                    raise
+                delay = self._delay(attempt)
+                _log.info("rest.retry", method="DELETE", path=path, status=exc.status,
+                          attempt=attempt, error=type(exc).__name__, delay=round(delay, 3))
+                await self._sleep(delay)
+                attempt += 1
+                continue
+            results = wire.decode_batch_acks(payload, cancelled=True)
+            if len(results) != 1:
+                raise ProtocolError(f"cancel {order_id}: {len(results)} results for 1 order")
+            result = results[0]
+            if isinstance(result, WriteAck):
+                return result
+            if isinstance(result, NotFound) and attempt > 1:
+                return WriteAck(order_id=order_id, remaining=0)
+            raise result
 
     async def batch_cancel(self, order_ids: Sequence[str]) -> list[WriteAck | ExchangeError]:
         """Cancel several orders (V2 batch, 2 tokens each); one result per id, in order.
@@ -511,7 +472,7 @@ class KalshiClient:
         item reported `NotFound` is gone (possibly cancelled by an earlier attempt).
         """
         out: list[WriteAck | ExchangeError] = []
-        size = self.budget.max_batch(BATCH_CANCEL_COST)
+        size = self.budget.max_batch(self._write_cost("DELETE", f"{V2_ORDERS}/batched"))
         for i in range(0, len(order_ids), size):
             chunk = list(order_ids[i:i + size])
             payload = await self._call("DELETE", f"{V2_ORDERS}/batched",
@@ -526,55 +487,87 @@ class KalshiClient:
     async def batch_create(
         self, requests: Sequence[OrderRequest]
     ) -> list[WriteAck | ExchangeError]:
-        """Place several orders (V2 batch, 10 tokens each); one result per request, in order.
+        """Place several orders (``POST /portfolio/events/orders/batched``, 10 tokens each).
 
-        On an unknown outcome the batch is resolved like `create_order`: orders found by
-        client id are acks; only the missing ones are sent again, once.
+        One result per request, in order: a `WriteAck`, or the item's error. Chunks are
+        sized so each fits our write bucket whole (Kalshi rejects a batch that does not fit
+        its bucket with a 429). A 429 refuses the whole chunk, which is then re-sent after a
+        backoff; on an unknown outcome the chunk is resolved like `create_order` (orders
+        found by client id are acks; only the missing ones are sent again, once); an answer
+        that does not decode makes every item of the chunk an `AmbiguousOutcome`.
         """
+        group = await self.prepare()
         out: list[WriteAck | ExchangeError] = []
-        size = self.budget.max_batch(BATCH_CREATE_COST)
+        size = self.budget.max_batch(self._write_cost("POST", f"{V2_ORDERS}/batched"))
         for i in range(0, len(requests), size):
-            out.extend(await self._batch_create_chunk(list(requests[i:i + size])))
+            out.extend(await self._batch_create_chunk(list(requests[i:i + size]), group))
         return out
 
     async def _batch_create_chunk(
-        self, chunk: list[OrderRequest]
+        self, chunk: list[OrderRequest], group: str | None
     ) -> list[WriteAck | ExchangeError]:
         path = f"{V2_ORDERS}/batched"
-        try:
-            payload = await self._call("POST", path, body=wire.encode_batch_create(chunk),
-                                       items=len(chunk), retry=False)
-        except RateLimited:
-            payload = await self._call("POST", path, body=wire.encode_batch_create(chunk),
-                                       items=len(chunk), retry=False)
-        except (TransportError, ServerError) as exc:
-            _log.warning("rest.ambiguous", method="POST", path=path, status=exc.status,
-                         attempt=1, error=type(exc).__name__)
-            results: list[WriteAck | ExchangeError | None] = []
-            for req in chunk:
-                found = await self._find_order(req.ticker, req.client_order_id)
-                results.append(_ack_from_order(found) if found else None)
-            missing = [r for r, res in zip(chunk, results, strict=True) if res is None]
-            if missing:
-                again = iter(await self._batch_create_resend(missing, exc))
-                results = [res if res is not None else next(again) for res in results]
-            return [r for r in results if r is not None]
-        acks = wire.decode_batch_acks(payload, cancelled=False)
-        if len(acks) != len(chunk):
-            raise ProtocolError(f"batch create: {len(acks)} results for {len(chunk)} orders")
-        return acks
+        body = wire.encode_batch_create(chunk, order_group_id=group)
+        attempt = 1
+        while True:
+            try:
+                payload = await self._call("POST", path, body=body, items=len(chunk),
+                                           retry=False)
+            except RateLimited:
+                if attempt >= self._max_attempts:
+                    raise
+                await self._sleep(self._delay(attempt))
+                attempt += 1
+                continue
+            except ProtocolError as exc:
+                return [_undecodable(f"batch create {r.client_order_id}", exc) for r in chunk]
+            except (TransportError, ServerError) as exc:
+                return await self._resolve_batch(chunk, group, exc)
+            return self._batch_results(chunk, payload)
 
-    async def _batch_create_resend(
-        self, missing: list[OrderRequest], cause: ExchangeError
+    def _batch_results(
+        self, chunk: list[OrderRequest], payload: Any
     ) -> list[WriteAck | ExchangeError]:
         try:
-            payload = await self._call("POST", f"{V2_ORDERS}/batched",
-                                       body=wire.encode_batch_create(missing),
-                                       items=len(missing), retry=False)
-        except (TransportError, ServerError) as exc:
-            return [AmbiguousOutcome(f"batch create {r.client_order_id}: outcome unknown "
-                                     f"({cause}; then {exc})") for r in missing]
-        return wire.decode_batch_acks(payload, cancelled=False)
+            acks = wire.decode_batch_acks(payload, cancelled=False)
+        except ProtocolError as exc:
+            return [_undecodable(f"batch create {r.client_order_id}", exc) for r in chunk]
+        if len(acks) != len(chunk):
+            short = ProtocolError(f"batch create: {len(acks)} results for {len(chunk)} orders")
+            return [_undecodable(f"batch create {r.client_order_id}", short) for r in chunk]
+        return acks
+
+    async def _resolve_batch(
+        self, chunk: list[OrderRequest], group: str | None, cause: ExchangeError
+    ) -> list[WriteAck | ExchangeError]:
+        path = f"{V2_ORDERS}/batched"
+        _log.warning("rest.ambiguous", method="POST", path=path, status=cause.status,
+                     attempt=1, error=type(cause).__name__)
+        results: list[WriteAck | ExchangeError | None] = []
+        for req in chunk:
+            found = await self._find_order(req.ticker, req.client_order_id)
+            results.append(_ack_from_order(found) if found else None)
+        missing = [r for r, res in zip(chunk, results, strict=True) if res is None]
+        if missing:
+            try:
+                payload = await self._call(
+                    "POST", path, body=wire.encode_batch_create(missing, order_group_id=group),
+                    items=len(missing), retry=False)
+                again_list = self._batch_results(missing, payload)
+            except (TransportError, ServerError, RateLimited) as exc:
+                again_list = [AmbiguousOutcome(
+                    f"batch create {r.client_order_id}: outcome unknown ({cause}; then {exc})")
+                    for r in missing]
+            except ProtocolError as exc:
+                again_list = [_undecodable(f"batch create {r.client_order_id}", exc)
+                              for r in missing]
+            again = iter(again_list)
+            results = [res if res is not None else next(again) for res in results]
+        return [r for r in results if r is not None]
+
+    def _write_cost(self, method: str, path: str) -> int:
+        """Tokens of one write (per order for batches)."""
+        return self.budget.cost(method, path, items=1)[1]
 
     async def cancel_all(self) -> None:
         """Cancel all our resting orders (``DELETE /portfolio/events/orders``), retried.
