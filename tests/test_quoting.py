@@ -8,17 +8,23 @@ import pytest
 from hypothesis import given, strategies as st
 
 from tsad.core.exchange import OrderbookLevels
+from tsad.core.fees import fee_schedule
 from tsad.core.market import Market, Outcome, StrikeType, Valuation
 from tsad.core.money import CENT_GRID, PRICE_ONE, PriceGrid
 from tsad.core.orders import BookSide, Position
 from tsad.core.quoting import (
     BookTop,
+    EdgePolicy,
     Quote,
     QuotingPolicy,
     Skip,
+    Take,
     desired_quote,
     desired_quotes,
+    desired_takes,
+    edge_quotes,
     leg_room,
+    yes_value,
 )
 
 
@@ -242,3 +248,111 @@ def test_desired_quotes_whole_event_sorted():
 def test_book_top_from_levels(yes, no, top):
     """The best YES ask is 1 − the best NO bid of the REST book."""
     assert BookTop.from_levels(OrderbookLevels(ticker="T", yes=yes, no=no)) == top
+
+
+# -- the edge policy ---------------------------------------------------------------------
+
+
+EDGE = EdgePolicy(half_spread_ticks=2, min_edge=F(0), skew_ticks=0, max_position=10_000)
+
+
+def _two(results) -> tuple[Quote, Quote]:
+    bid, ask = results
+    assert isinstance(bid, Quote) and isinstance(ask, Quote)
+    return bid, ask
+
+
+def test_edge_quotes_both_sides_around_fair() -> None:
+    """Both sides are quoted half_spread ticks around the true value of YES, from either leg."""
+    bid, ask = _two(edge_quotes(val(Outcome.YES, F(1, 2)), market(), EDGE, position=0,
+                                book=BookTop()))
+    assert (bid.side, bid.price, ask.side, ask.price) == (BookSide.BID, 4800, BookSide.ASK, 5200)
+    assert (bid.outcome, ask.outcome) == (Outcome.YES, Outcome.NO)
+    # The same market valued from the NO leg (NO worth 0.455 → YES 0.545): off-grid fair.
+    bid, ask = _two(edge_quotes(val(Outcome.NO, F(455, 1000)), market(), EDGE, position=0,
+                                book=BookTop()))
+    assert (bid.price, ask.price) == (5300, 5600)
+    assert yes_value(val(Outcome.NO, F(455, 1000))) == F(545, 1000)
+
+
+def test_edge_after_maker_fee_is_enforced() -> None:
+    """Where the series charges makers, a quote short of min_edge after the fee steps back."""
+    policy = EdgePolicy(half_spread_ticks=1, min_edge=F(1, 100), skew_ticks=0,
+                        max_position=10_000, fees=fee_schedule("quadratic_with_maker_fees", 1))
+    bid, ask = _two(edge_quotes(val(Outcome.YES, F(1, 2)), market(), policy, position=0,
+                                book=BookTop()))
+    # 1 tick = 0.01 edge, less the maker fee 0.0175 × 0.49 × 0.51 ≈ 0.0044 → not enough; 2 ticks.
+    assert (bid.price, ask.price) == (4800, 5200)
+    for q in (bid, ask):
+        per = (F(1, 2) - F(q.price, PRICE_ONE)) * (1 if q.side is BookSide.BID else -1)
+        assert per - policy.fees.fee_per_contract(q.price, is_taker=False) >= policy.min_edge
+
+
+def test_no_quote_without_enough_edge() -> None:
+    """A minimum edge no grid price can give skips the side, naming why."""
+    policy = EdgePolicy(min_edge=F(6, 10), max_position=10_000)
+    results = edge_quotes(val(Outcome.YES, F(1, 2)), market(), policy, position=0,
+                          book=BookTop())
+    assert all(isinstance(r, Skip) and "minimum edge" in r.reason for r in results)
+
+
+def test_skew_and_taper_flatten_inventory() -> None:
+    """Long YES: both quotes move down, the buying side shrinks, the selling side keeps size."""
+    policy = EdgePolicy(half_spread_ticks=2, min_edge=F(0), skew_ticks=4, count=1000,
+                        max_position=5000)
+    bid, ask = _two(edge_quotes(val(Outcome.YES, F(1, 2)), market(), policy, position=2500,
+                                book=BookTop()))
+    assert (bid.price, ask.price) == (4600, 5000)  # 2 ticks of skew at half the limit
+    assert (bid.count, ask.count) == (500, 1000)
+    buy, at_limit = edge_quotes(val(Outcome.YES, F(1, 2)), market(), policy, position=-5000,
+                                book=BookTop())
+    assert isinstance(buy, Quote) and buy.count == 1000
+    assert buy.price == 5000  # skewed up 4 ticks, then back to the least edge (0 here)
+    assert isinstance(at_limit, Skip) and "position limit" in at_limit.reason
+
+
+def test_edge_quotes_step_back_from_the_book() -> None:
+    """Post-only: a quote that would cross steps one tick behind the opposite best."""
+    bid, ask = _two(edge_quotes(val(Outcome.YES, F(1, 2)), market(), EDGE, position=0,
+                                book=BookTop(best_bid=5300, best_ask=4700)))
+    assert (bid.price, ask.price) == (4600, 5400)
+
+
+def test_desired_quotes_selects_the_policy() -> None:
+    """desired_quotes gives two quotes per market under the edge policy, one under seed."""
+    m = market()
+    v = val(Outcome.YES, F(1, 2))
+    edge = desired_quotes([v], [m], EDGE, {}, {})
+    seed = desired_quotes([v], [m], POLICY, {}, {})
+    assert [q.side for q in edge.quotes] == [BookSide.BID, BookSide.ASK]
+    assert len(seed.quotes) == 1
+
+
+def test_takes_only_when_enabled_and_worth_the_taker_fee() -> None:
+    """IOC takes are off by default; on, they need edge beyond the taker fee + threshold."""
+    m = market()
+    v = val(Outcome.YES, F(6, 10))
+    book = {m.ticker: BookTop(best_bid=4000, best_ask=5000, ask_size=300)}
+    assert desired_takes([v], [m], EDGE, {}, book) == []
+    on = EdgePolicy(take=True, take_edge=F(5, 100), max_position=10_000)
+    [take] = desired_takes([v], [m], on, {}, book)
+    assert isinstance(take, Take)
+    assert (take.side, take.price, take.count) == (BookSide.BID, 5000, 300)
+    assert take.edge == F(1, 10) - on.fees.fee_per_contract(5000, is_taker=True)
+    strict = EdgePolicy(take=True, take_edge=F(9, 100), max_position=10_000)
+    assert desired_takes([v], [m], strict, {}, book) == []
+
+
+@given(st.fractions(F(1, 20), F(19, 20)).filter(lambda f: F(1, 20) < f < F(19, 20)),
+       st.integers(-10_000, 10_000), st.integers(1, 5), st.integers(0, 6))
+def test_edge_quotes_never_cross_fair(fair: F, position: int, half: int, skew: int) -> None:
+    """Every edge quote has at least min_edge after the maker fee, and stays on the grid."""
+    policy = EdgePolicy(half_spread_ticks=half, skew_ticks=skew, max_position=10_000,
+                        min_edge=F(1, 200), fees=fee_schedule("quadratic_with_maker_fees", 1))
+    for q in edge_quotes(val(Outcome.YES, fair), market(), policy, position=position,
+                         book=BookTop()):
+        if isinstance(q, Quote):
+            assert CENT_GRID.contains(q.price)
+            per = (fair - F(q.price, PRICE_ONE)) * (1 if q.side is BookSide.BID else -1)
+            assert per - policy.fees.fee_per_contract(q.price, is_taker=False) >= F(1, 200)
+            assert q.count > 0

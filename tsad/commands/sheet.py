@@ -138,7 +138,7 @@ def valuations_for(
 def quote_sheet(
     markets: Sequence[Market],
     valuations: Sequence[Valuation],
-    policy: quoting.QuotingPolicy,
+    policy: quoting.QuotingPolicy | quoting.EdgePolicy,
     *,
     books: Mapping[str, quoting.BookTop] | None = None,
 ) -> list[SheetRow]:

@@ -320,6 +320,12 @@ _SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
         "min_reprice_ticks": _positive_int,
         "post_only": _bool,
         "self_trade_prevention": _choice(*_STP_TYPES),
+        "policy": _choice("seed", "edge"),
+        "half_spread_ticks": _positive_int,
+        "min_edge": _fraction,
+        "skew_ticks": _non_negative_int,
+        "take": _bool,
+        "take_edge": _fraction,
     },
     "risk": {
         "max_position": _contracts,

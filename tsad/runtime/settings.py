@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from tsad.core.money import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE
-from tsad.core.quoting import QuotingPolicy
+from tsad.core.quoting import EdgePolicy, QuotingPolicy
 from tsad.core.risk import RiskLimits
 
 
@@ -123,6 +123,12 @@ class QuotingConfig:
     min_reprice_ticks: int = 1
     post_only: bool = True
     self_trade_prevention: str = "taker_at_cross"
+    policy: str = "seed"
+    half_spread_ticks: int = 2
+    min_edge: Fraction = Fraction(1, 100)
+    skew_ticks: int = 2
+    take: bool = False
+    take_edge: Fraction = Fraction(3, 100)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -204,9 +210,16 @@ class Config:
     path: Path = Path("config.toml")
     version: str = ""
 
-    def quoting_policy(self) -> QuotingPolicy:
-        """Return the `QuotingPolicy` of ``[quoting]`` with ``risk.max_position``."""
+    def quoting_policy(self) -> QuotingPolicy | EdgePolicy:
+        """Return the policy ``[quoting] policy`` selects, with ``risk.max_position``."""
         q = self.quoting
+        if q.policy == "edge":
+            return EdgePolicy(
+                half_spread_ticks=q.half_spread_ticks, min_edge=q.min_edge,
+                skew_ticks=q.skew_ticks, count=q.count, max_position=self.risk.max_position,
+                min_true_value=q.min_true_value, max_true_value=q.max_true_value,
+                take=q.take, take_edge=q.take_edge,
+            )
         return QuotingPolicy(
             margin=q.margin, min_true_value=q.min_true_value, max_true_value=q.max_true_value,
             count=q.count, max_position=self.risk.max_position,
