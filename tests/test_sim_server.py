@@ -204,7 +204,7 @@ async def test_create_cancel_and_reads(sim, http, signer, key_id):
         ({"time_in_force": None}, 400, "invalid_order"),
         ({"side": "yes"}, 400, "invalid_order"),
         ({"price": "0.9900"}, 400, "invalid order"),
-        ({"ticker": "KXTSAW-NOPE"}, 404, "not_found"),
+        ({"ticker": "KXTSAW-NOPE"}, 400, "market_not_found"),
     ],
     ids=["off-grid", "zero-count", "missing-tif", "v1-side", "post-only-cross", "unknown-market"],
 )

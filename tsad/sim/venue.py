@@ -68,7 +68,7 @@ class SettlementRow:
             "revenue": self.revenue // 10_000,
             "settled_time": rfc3339(self.ts),
             "fee_cost": money_str(self.fees),
-            "value": self.value // 100,
+            "value": self.value // 100,  # cents per YES contract
         }
 
 
@@ -197,10 +197,12 @@ class Venue:
         """Refuse an order write on a market that cannot take it now.
 
         Raises:
-            ApiError: unknown market (404), market not active, exchange or trading paused.
+            ApiError: unknown market, market not active, exchange or trading paused (all 400:
+                the V2 order writes document no 404 for a market).
         """
         if ticker not in self.markets:
-            raise ApiError(404, "not_found", f"market {ticker} not found")
+            raise ApiError(400, "market_not_found", "market not found",
+                           f"market {ticker} not found")
         if self.status[ticker] != "active":
             raise ApiError(400, "market_inactive", "market is not active",
                            f"market {ticker} is {self.status[ticker]}")
@@ -274,7 +276,7 @@ class Venue:
                 user=acct.user, ticker=ticker, event_ticker=self.markets[ticker].event_ticker,
                 result=result, yes_count=max(pos, 0), yes_cost=ps.cost if pos > 0 else 0,
                 no_count=max(-pos, 0), no_cost=ps.cost if pos < 0 else 0, revenue=revenue,
-                fees=ps.fees, value=value * 100, ts=now,
+                fees=ps.fees, value=value, ts=now,
             ))
 
     # ----------------------------------------------------------------- order groups
