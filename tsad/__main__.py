@@ -1,6 +1,11 @@
-"""``python -m tsad``: the same as the ``tsad`` console script."""
+"""``python -m tsad``: the same as the ``tsad`` console script (signals armed first)."""
 
-from tsad.commands.cli import main
+from tsad.runtime.signals import EARLY
+
+
+EARLY.arm()
+
+from tsad.commands.cli import main  # noqa: E402 (after the signals are armed)
 
 
 raise SystemExit(main())

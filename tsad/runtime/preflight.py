@@ -15,18 +15,40 @@ from tsad.errors import ConfigError
 from tsad.runtime.settings import Config
 
 
-__all__ = ["preflight", "writable_folder"]
+__all__ = ["load_checked", "preflight", "writable_folder"]
 
 
 def writable_folder(folder: Path) -> str | None:
-    """Create ``folder`` if missing and prove it writable; return why not, or None."""
+    """Prove ``folder`` (or, while missing, the nearest folder above it) writable.
+
+    Returns:
+        Why not, or None. Nothing is left behind (a probe file is created and removed).
+    """
+    probe = folder
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is not a folder"
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".tsad-check-"):
+        with tempfile.NamedTemporaryFile(dir=probe, prefix=".tsad-check-"):
             pass
     except OSError as exc:
-        return f"{folder} is not a writable folder ({exc.strerror or exc})"
+        return f"{probe} is not writable ({exc.strerror or exc})"
     return None
+
+
+def load_checked(path: Path) -> Config:
+    """Load, validate and preflight a config: what start, reload and check-config all run.
+
+    Paper mode gets its default forecaster file paths (next to the journal).
+
+    Raises:
+        ConfigError: everything wrong with the file or what it points at.
+    """
+    from tsad.runtime.config import load_config
+    from tsad.runtime.paper import with_paper_paths
+
+    return preflight(with_paper_paths(load_config(path)))
 
 
 def preflight(cfg: Config) -> Config:
