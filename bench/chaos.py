@@ -1,0 +1,696 @@
+"""The seeded chaos run: a real daemon against the emulator under faults, signals and restarts.
+
+``python -m bench.chaos --seconds 200 --seed N`` starts an emulator in process (outside
+traders on), a ``tsad run`` subprocess pointed at it, and then, for the given time, one
+seeded fault after another: websocket drops, seq gaps, 5xx and 429 bursts, writes answered
+late (the client times out; the write was applied), exchange and trading pauses, outside
+traders taking our orders, re-prices and corrupt forecast files, valid, invalid and
+restart-only SIGHUPs, SIGTERM (also while every REST answer is a 503) and kill -9, each
+followed by a restart. The invariants (`bench.invariants`) are checked continuously from the
+emulator's side and, at the end, against the journal. It prints the figures and a verdict
+and exits 1 on any violation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import random
+import signal
+import sys
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tsad
+from bench.harness import new_key, quiet_logs
+from bench.invariants import (
+    FillCheck,
+    Ledger,
+    Monitor,
+    RequestCounter,
+    compare_fills,
+    reused_client_order_ids,
+)
+from tsad.clock import SystemClock
+from tsad.core.orders import Order
+from tsad.runtime import paper
+from tsad.sim import Emulator
+
+
+__all__ = ["ChaosReport", "main", "run_chaos"]
+
+USER = "chaos-key"
+PREFIX = "tsad"
+OTHER_PREFIX = "tsadx"
+COUNT = 10
+MAX_POSITION = 30  # contracts: three fills of a full quote reach it
+REQUEST_TIMEOUT = 3.0
+READY_TIMEOUT = 60.0
+EXIT_TIMEOUT = 60.0
+
+CONFIG = """\
+[exchange]
+environment = "demo"
+rest_url = "{rest_url}"
+ws_url = "{ws_url}"
+key_id = "{key_id}"
+private_key_path = "{key_file}"
+tier = "basic"
+request_timeout = {timeout}
+client_order_prefix = "{prefix}"
+
+[market]
+series = "KXTSAW"
+
+[model]
+prediction_path = "prediction.json"
+history_path = "history.csv"
+hooks = ["realized_days"]
+
+[quoting]
+margin = 0.75
+min_true_value = 0.05
+max_true_value = 0.95
+count = {count}
+
+[risk]
+max_position = {max_position}
+max_order_size = 50
+max_event_loss = 1000000.0
+halt_file = "halt"
+cancel_on_exit = true
+
+[journal]
+path = "state/journal.sqlite3"
+
+[daemon]
+resync_interval = 2.0
+stale_market_seconds = 30.0
+log_level = "info"
+"""
+
+# Fault kinds: every one is tried once (in a seeded order) before the weighted draws.
+WEIGHTS: dict[str, int] = {
+    "ws_drop": 6, "seq_gap": 6, "burst_5xx": 6, "burst_429": 4, "write_timeout": 3,
+    "applied_503": 4, "trading_pause": 3, "exchange_pause": 2, "outside_fill": 12,
+    "reprice": 8, "corrupt_forecast": 3, "sighup_valid": 3, "sighup_invalid": 2,
+    "sighup_restart_key": 2, "sigterm_restart": 3, "kill9_restart": 3, "stop_503": 1,
+}
+# Kinds that need a long run (a stop that cannot be confirmed lasts the sweep's deadline).
+LONG_ONLY = {"stop_503"}
+
+
+class DaemonProc:
+    """One ``tsad run`` subprocess: JSON lines from stdout, stderr kept apart."""
+
+    def __init__(self, config: Path, index: int) -> None:
+        self.config = config
+        self.index = index
+        self.lines: list[dict[str, Any]] = []
+        self.stderr = ""
+        self.proc: asyncio.subprocess.Process | None = None
+        self.expected_exit = False
+        self._readers: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        """Spawn ``tsad run``; output is also written next to the config."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env.pop("NOTIFY_SOCKET", None)
+        # The daemon runs the same tsad tree as the emulator in this process.
+        root = str(Path(tsad.__file__).resolve().parent.parent)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tsad", "run", "--config", str(self.config),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
+            cwd=self.config.parent, limit=2**20,
+        )
+        self._readers = [asyncio.create_task(self._read_out()),
+                         asyncio.create_task(self._read_err())]
+
+    async def _read_out(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with (self.config.parent / f"daemon-{self.index}.log").open("a") as f:
+            async for raw in self.proc.stdout:
+                text = raw.decode(errors="replace").rstrip()
+                f.write(text + "\n")
+                with contextlib.suppress(ValueError):
+                    obj = json.loads(text)
+                    if isinstance(obj, dict):
+                        self.lines.append(obj)
+
+    async def _read_err(self) -> None:
+        assert self.proc is not None and self.proc.stderr is not None
+        with (self.config.parent / f"daemon-{self.index}.stderr").open("a") as f:
+            async for raw in self.proc.stderr:
+                text = raw.decode(errors="replace")
+                f.write(text)
+                self.stderr += text
+
+    @property
+    def returncode(self) -> int | None:
+        """The exit code, None while it runs."""
+        return None if self.proc is None else self.proc.returncode
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        """Return the log lines named ``name``."""
+        return [ln for ln in self.lines if ln.get("event") == name]
+
+    async def wait_for(self, *names: str, timeout: float) -> str | None:
+        """Wait for a new line named one of ``names``; return the name, None on timeout/exit."""
+        seen = {n: len(self.events(n)) for n in names}
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while self.returncode is None:
+                    for n in names:
+                        if len(self.events(n)) > seen[n]:
+                            return n
+                    await asyncio.sleep(0.05)
+        for n in names:
+            if len(self.events(n)) > seen[n]:
+                return n
+        return None
+
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` (marking SIGTERM/SIGKILL exits as expected)."""
+        assert self.proc is not None
+        if sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGINT):
+            self.expected_exit = True
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.send_signal(sig)
+
+    async def wait_exit(self, timeout: float) -> int | None:
+        """Wait for the exit code (None if it overstays ``timeout``)."""
+        assert self.proc is not None
+        try:
+            async with asyncio.timeout(timeout):
+                rc = await self.proc.wait()
+        except TimeoutError:
+            return None
+        for r in self._readers:
+            with contextlib.suppress(Exception):
+                await r
+        return rc
+
+    async def kill(self) -> None:
+        """Kill it if it still runs."""
+        self.expected_exit = True
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+        for r in self._readers:
+            with contextlib.suppress(Exception):
+                await r
+
+
+@dataclass(slots=True)
+class ChaosReport:
+    """What the run did and found."""
+
+    seed: int
+    seconds: float
+    wall: float = 0.0
+    faults: Counter[str] = field(default_factory=Counter)
+    lifecycle: Counter[str] = field(default_factory=Counter)
+    violations: list[str] = field(default_factory=list)
+    by_kind: Counter[str] = field(default_factory=Counter)
+    fills: FillCheck | None = None
+    fills_missing_before_catchup: int = 0
+    statuses: dict[int, int] = field(default_factory=dict)
+    injected: dict[int, int] = field(default_factory=dict)
+    real_429: int = 0
+    samples: int = 0
+    orders_created: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when no invariant was violated."""
+        return not self.violations
+
+    def render(self) -> str:
+        """Return the printable summary."""
+        f = self.fills
+        lines = [
+            f"chaos run: seed={self.seed} seconds={self.seconds:g} wall={self.wall:.1f}s "
+            f"samples={self.samples}",
+            "faults: " + _counts(self.faults),
+            "daemon: " + _counts(self.lifecycle),
+            f"orders of ours on the exchange: {self.orders_created}",
+            "fills: " + ("-" if f is None else
+                         f"emulator={f.emulator} journal={f.journal} missing={len(f.missing)} "
+                         f"extra={len(f.extra)} mismatched={len(f.mismatched)} "
+                         f"(missing before the catch-up start: "
+                         f"{self.fills_missing_before_catchup})"),
+            "REST answers: " + _counts(Counter({str(k): v for k, v in self.statuses.items()}))
+            + f"; injected: {_counts(Counter({str(k): v for k, v in self.injected.items()}))}"
+            + f"; real 429s: {self.real_429}",
+            "violations: " + (_counts(self.by_kind) if self.by_kind else "none"),
+        ]
+        lines += [f"  - {v}" for v in self.violations[:60]]
+        if len(self.violations) > 60:
+            lines.append(f"  … {len(self.violations) - 60} more")
+        lines.append("verdict: " + ("PASS" if self.ok else "FAIL"))
+        return "\n".join(lines)
+
+
+def _counts(c: Counter[str]) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted(c.items())) or "none"
+
+
+class Chaos:
+    """The run's state: the emulator, the current daemon, the ledger and the fault schedule."""
+
+    def __init__(self, sim: Emulator, workdir: Path, key_file: Path, *, seed: int,
+                 seconds: float, skip: frozenset[str] = frozenset()) -> None:
+        self.sim = sim
+        self.skip = skip
+        self.workdir = workdir
+        self.seed = seed
+        self.seconds = seconds
+        self.rng = random.Random(f"chaos-{seed}")
+        self.ledger = Ledger()
+        self.report = ChaosReport(seed=seed, seconds=seconds)
+        self.requests = RequestCounter(sim)
+        self.monitor = Monitor(sim, USER, max_position=MAX_POSITION * 100, prefix=PREFIX,
+                               ledger=self.ledger)
+        self.monitor.extra.append(self._exited_by_itself)
+        self.config = workdir / "config.toml"
+        self.config_text = CONFIG.format(
+            rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=USER, key_file=key_file,
+            timeout=REQUEST_TIMEOUT, prefix=PREFIX, count=COUNT, max_position=MAX_POSITION)
+        self.config.write_text(self.config_text)
+        self.prediction = workdir / "prediction.json"
+        paper.write_paper_inputs(
+            prediction_path=self.prediction, history_path=workdir / "history.csv",
+            event_ticker=sim.event_ticker, center=float(sim.fair_center),
+            now=SystemClock().now(), seed=seed,
+        )
+        self.good_prediction = json.loads(self.prediction.read_text())
+        self.daemon: DaemonProc | None = None
+        self.daemons: list[DaemonProc] = []
+
+    # --- the daemon's lifecycle ---------------------------------------------------------
+
+    def violation(self, kind: str, detail: str) -> None:
+        """Record a one-off violation."""
+        self.ledger.flag(kind, detail)
+
+    def _exited_by_itself(self) -> dict[tuple[str, str], str]:
+        d = self.daemon
+        if d is not None and d.returncode is not None and not d.expected_exit:
+            tail = d.stderr.strip().splitlines()[-3:] or [
+                str(ln) for ln in d.lines[-3:]]
+            return {("exited_by_itself", str(d.index)):
+                    f"daemon {d.index} exited {d.returncode} unasked: {tail}"}
+        return {}
+
+    def _check_stderr(self, d: DaemonProc) -> None:
+        if "Traceback (most recent call last)" in d.stderr:
+            lines = d.stderr.strip().splitlines()
+            self.violation("traceback", f"daemon {d.index}: {' | '.join(lines[-4:])}")
+
+    async def start_daemon(self) -> DaemonProc | None:
+        """Start a daemon and wait until it is ready (a violation if it never is)."""
+        d = DaemonProc(self.config, len(self.daemons))
+        self.daemons.append(d)
+        self.daemon = d
+        await d.start()
+        self.report.lifecycle["starts"] += 1
+        got = await d.wait_for("daemon.ready", timeout=READY_TIMEOUT)
+        if got is None:
+            if d.returncode is None:
+                self.violation("not_ready", f"daemon {d.index} not ready in {READY_TIMEOUT}s")
+            await d.kill()
+            self._check_stderr(d)
+            return None
+        return d
+
+    async def ensure_daemon(self) -> DaemonProc | None:
+        """Return the running daemon, starting one if it died."""
+        if self.daemon is not None and self.daemon.returncode is None:
+            return self.daemon
+        if self.daemon is not None:
+            self._check_stderr(self.daemon)
+        return await self.start_daemon()
+
+    def ours(self) -> list[Order]:
+        """Our resting orders on the emulator."""
+        return self.sim.resting_orders(user=USER)
+
+    async def sigterm(self, *, expect_ok: bool) -> None:
+        """SIGTERM the daemon and check its exit (code 0 and nothing resting, or non-zero)."""
+        d = self.daemon
+        if d is None or d.returncode is not None:
+            return
+        d.signal(signal.SIGTERM)
+        rc = await d.wait_exit(EXIT_TIMEOUT)
+        if rc is None:
+            self.violation("stop_hung", f"daemon {d.index} still running {EXIT_TIMEOUT}s "
+                                        "after SIGTERM")
+            await d.kill()
+            return
+        self._check_stderr(d)
+        resting = self.ours()
+        if expect_ok:
+            if rc != 0:
+                self.violation("stop_nonzero", f"daemon {d.index} exit {rc} after SIGTERM "
+                                               "with the exchange answering")
+            if resting:
+                self.violation("stop_left_orders", f"daemon {d.index} exit {rc}, "
+                                                   f"{len(resting)} of ours still resting")
+        elif rc == 0:
+            self.violation("unconfirmed_stop_exit_0",
+                           f"daemon {d.index} exit 0 though every REST answer was a 503 "
+                           f"({len(resting)} of ours still resting)")
+
+    async def restart_after_crash(self, before: list[Order]) -> None:
+        """Restart after kill -9 (or an unconfirmed stop) and check the orders were adopted."""
+        d = await self.start_daemon()
+        if d is None:
+            return
+        started = d.events("engine.started")
+        adopted = int(started[-1].get("adopted", 0)) if started else 0
+        await self.settle()
+        ids = {o.order_id for o in self.ours()}
+        still = [o for o in before if o.order_id in ids]
+        if len(still) > adopted:
+            self.violation("not_adopted",
+                           f"daemon {d.index}: {len(still)} orders from before the restart "
+                           f"still rest, {adopted} adopted")
+
+    async def settle(self, quiet: float = 1.0, timeout: float = 15.0) -> None:
+        """Wait (bounded) until our resting orders stop changing for ``quiet`` seconds."""
+        loop = asyncio.get_running_loop()
+        last: list[tuple[str, str, int, int]] | None = None
+        since = loop.time()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(timeout):
+                while True:
+                    snap = sorted((o.ticker, o.side.value, o.price, o.remaining)
+                                  for o in self.ours())
+                    if snap != last:
+                        last, since = snap, loop.time()
+                    elif loop.time() - since >= quiet:
+                        return
+                    await asyncio.sleep(0.05)
+
+    # --- the faults ----------------------------------------------------------------------
+
+    async def do(self, kind: str) -> None:
+        """Inject one fault of ``kind`` (and wait out what it needs)."""
+        action: Callable[[], Awaitable[bool]] = getattr(self, f"_f_{kind}")
+        if await action():
+            self.report.faults[kind] += 1
+
+    async def _f_ws_drop(self) -> bool:
+        self.sim.faults.drop_connections()
+        return True
+
+    async def _f_seq_gap(self) -> bool:
+        self.sim.faults.skip_seq(1)
+        return True
+
+    async def _f_burst_5xx(self) -> bool:
+        status = self.rng.choice([500, 502, 503, 504])
+        self.sim.faults.fail_next(self.rng.randint(1, 4), status=status)
+        return True
+
+    async def _f_burst_429(self) -> bool:
+        self.sim.faults.fail_next(self.rng.randint(1, 3), status=429)
+        return True
+
+    async def _f_write_timeout(self) -> bool:
+        # The write is applied but answered after the client's timeout: an unknown outcome.
+        self.sim.faults.delay_next(REQUEST_TIMEOUT + 1.0)
+        return True
+
+    async def _f_applied_503(self) -> bool:
+        # The write is applied but answered 503, as a lost answer looks.
+        self.sim.faults.fail_after_apply(self.rng.randint(1, 2), status=503)
+        return True
+
+    async def _pause(self, setter: Callable[[bool], None]) -> bool:
+        setter(False)
+        await asyncio.sleep(self.rng.uniform(1.0, 3.0))
+        if self.rng.random() < 0.3:
+            self.sim.faults.drop_connections()
+        setter(True)
+        return True
+
+    async def _f_trading_pause(self) -> bool:
+        return await self._pause(self.sim.set_trading_active)
+
+    async def _f_exchange_pause(self) -> bool:
+        return await self._pause(self.sim.set_exchange_active)
+
+    async def _f_outside_fill(self) -> bool:
+        mine = self.ours()
+        if not mine or not self.sim.trading_active:
+            return False
+        o = self.rng.choice(mine)
+        count = o.remaining if self.rng.random() < 0.5 else max(100, o.remaining // 2)
+        self.sim.fill_outside(o.order_id, count)
+        return True
+
+    def _write_prediction(self, factor: float) -> None:
+        data = json.loads(json.dumps(self.good_prediction))
+        for entry in data.values():
+            entry["prediction"] = round(entry["prediction"] * factor)
+        tmp = self.prediction.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        os.replace(tmp, self.prediction)
+
+    async def _f_reprice(self) -> bool:
+        self._write_prediction(1.0 + self.rng.uniform(-0.03, 0.03))
+        return True
+
+    async def _f_corrupt_forecast(self) -> bool:
+        text = self.prediction.read_text()
+        bad = self.rng.choice(["{not json", text[: len(text) // 2], "", '{"x": 1}'])
+        self.prediction.write_text(bad)
+        # While the forecast is unusable nothing of ours may rest (bounded wait).
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10.0):
+                while self.ours():
+                    await asyncio.sleep(0.05)
+        d = self.daemon
+        if self.ours() and d is not None and d.returncode is None:
+            self.violation("quoted_on_corrupt_forecast",
+                           f"{len(self.ours())} of ours rest 10 s after the prediction file "
+                           f"became {bad[:20]!r}")
+        self._write_prediction(1.0 + self.rng.uniform(-0.02, 0.02))
+        return True
+
+    async def _sighup(self, text: str, *expected: str) -> str | None:
+        d = self.daemon
+        if d is None or d.returncode is not None:
+            return None
+        self.config.write_text(text)
+        d.signal(signal.SIGHUP)
+        names = ("config.reloaded", "config.reload_rejected", "config.reload_refused")
+        got = await d.wait_for(*names, timeout=15.0)
+        self.config.write_text(self.config_text)
+        if got not in expected:
+            self.violation("sighup", f"daemon {d.index}: expected {' or '.join(expected)} "
+                                     f"after SIGHUP, got {got}")
+        return got
+
+    async def _f_sighup_valid(self) -> bool:
+        count = self.rng.choice([7, 8, 12])
+        self.config_text = _set_key(self.config_text, "count", str(count))
+        await self._sighup(self.config_text, "config.reloaded")
+        return True
+
+    async def _f_sighup_invalid(self) -> bool:
+        bad = self.rng.choice([
+            _set_key(self.config_text, "count", '"lots"'),
+            _set_key(self.config_text, "margin", "1.5"),
+            self.config_text + "\n[quoting]\n",
+        ])
+        await self._sighup(bad, "config.reload_rejected")
+        return True
+
+    async def _f_sighup_restart_key(self) -> bool:
+        changed = _set_key(self.config_text, "client_order_prefix", f'"{OTHER_PREFIX}"')
+        await self._sighup(changed, "config.reload_refused")
+        return True
+
+    async def _f_sigterm_restart(self) -> bool:
+        await self.sigterm(expect_ok=True)
+        self.report.lifecycle["sigterm"] += 1
+        await asyncio.sleep(self.rng.uniform(0.0, 1.0))
+        await self.start_daemon()
+        return True
+
+    async def _f_kill9_restart(self) -> bool:
+        d = self.daemon
+        if d is None or d.returncode is not None:
+            return False
+        # A random moment: right away, or a little after a change that makes it write.
+        if self.rng.random() < 0.5:
+            self._write_prediction(1.0 + self.rng.uniform(-0.03, 0.03))
+            await asyncio.sleep(self.rng.uniform(0.0, 0.4))
+        d.signal(signal.SIGKILL)
+        await d.wait_exit(EXIT_TIMEOUT)
+        self.report.lifecycle["kill9"] += 1
+        before = self.ours()
+        await asyncio.sleep(self.rng.uniform(0.0, 1.5))
+        await self.restart_after_crash(before)
+        return True
+
+    async def _f_stop_503(self) -> bool:
+        # Every REST answer fails during the stop: it cannot be confirmed, so exit non-zero.
+        self.sim.faults.fail_next(100_000, status=503)
+        await self.sigterm(expect_ok=False)
+        self.report.lifecycle["stop_503"] += 1
+        self.requests.disarm()
+        before = self.ours()
+        await self.restart_after_crash(before)
+        return True
+
+    # --- the run -------------------------------------------------------------------------
+
+    def kinds(self) -> list[str]:
+        """The fault kinds this run uses."""
+        return [k for k in WEIGHTS if (self.seconds >= 60 or k not in LONG_ONLY)
+                and k not in self.skip]
+
+    async def run(self) -> ChaosReport:
+        """Run the schedule for ``seconds``, then stop, catch up and compare."""
+        t0 = time.monotonic()
+        monitor = asyncio.create_task(self.monitor.run())
+        try:
+            if await self.start_daemon() is None:
+                await self.start_daemon()
+            await self.settle()
+            first = self.kinds()
+            self.rng.shuffle(first)
+            end = t0 + self.seconds
+            kinds = self.kinds()
+            weights = [WEIGHTS[k] for k in kinds]
+            while time.monotonic() < end:
+                kind = first.pop(0) if first else self.rng.choices(kinds, weights)[0]
+                if await self.ensure_daemon() is None:
+                    continue
+                await self.do(kind)
+                await asyncio.sleep(self.rng.uniform(0.2, 1.5))
+            await self.finish()
+        finally:
+            monitor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await monitor
+            for d in self.daemons:
+                await d.kill()
+        self.report.wall = time.monotonic() - t0
+        return self.summarize()
+
+    async def finish(self) -> None:
+        """Calm the exchange, stop the daemon, then compare fills (after a catch-up start)."""
+        self.requests.disarm()
+        self.sim.resume()
+        self._write_prediction(1.0)
+        self.config.write_text(self.config_text)
+        if await self.ensure_daemon() is not None:
+            await self.settle()
+            await self.sigterm(expect_ok=True)
+            self.report.lifecycle["sigterm"] += 1
+        journal = self.workdir / "state" / "journal.sqlite3"
+        check = compare_fills(self.sim, USER, journal)
+        self.report.fills_missing_before_catchup = len(check.missing)
+        # A catch-up start with trading paused (nothing placed, nothing filled) journals
+        # fills that landed while no daemon could see them, as any restart does.
+        self.sim.set_trading_active(False)
+        if await self.start_daemon() is not None:
+            await self.sigterm(expect_ok=True)
+        self.sim.set_trading_active(True)
+        self.report.fills = compare_fills(self.sim, USER, journal)
+
+    def summarize(self) -> ChaosReport:
+        """Fold the ledger and the end-of-run checks into the report."""
+        r = self.report
+        f = r.fills
+        if f is not None:
+            for t in f.missing:
+                self.violation("fill_not_journaled", t)
+            for t in f.extra:
+                self.violation("fill_journaled_not_on_exchange", t)
+            for t in f.mismatched:
+                self.violation("fill_mismatch", t)
+        for coid, n in reused_client_order_ids(self.sim, USER).items():
+            self.violation("client_order_id_reused", f"{coid} on {n} orders")
+        r.statuses = dict(self.requests.statuses())
+        r.injected = dict(self.requests.injected())
+        r.real_429 = self.requests.real(429)
+        if r.real_429:
+            self.violation("real_429", f"{r.real_429} 429 answers beyond the injected ones")
+        for d in self.daemons:
+            if d.returncode is not None:
+                self._check_stderr(d)
+        r.samples = self.monitor.samples
+        r.orders_created = len(self.sim.engine.orders(USER))
+        seen: set[tuple[str, str]] = set()
+        for e in self.ledger.episodes:
+            if e.kind == "traceback" and (e.kind, e.detail) in seen:
+                continue
+            seen.add((e.kind, e.detail))
+            r.by_kind[e.kind] += 1
+            extra = f" ({e.samples} samples)" if e.samples > 1 else ""
+            r.violations.append(f"[{e.at:7.2f}s] {e.kind}: {e.detail}{extra}")
+        return r
+
+
+def _set_key(text: str, key: str, value: str) -> str:
+    """Return the config ``text`` with the first ``key = …`` line set to ``value``."""
+    out = []
+    done = False
+    for line in text.splitlines():
+        if not done and line.split("=", 1)[0].strip() == key:
+            out.append(f"{key} = {value}")
+            done = True
+        else:
+            out.append(line)
+    return "\n".join(out) + "\n"
+
+
+async def run_chaos(*, seconds: float, seed: int, workdir: Path,
+                    skip: frozenset[str] = frozenset()) -> ChaosReport:
+    """Run the chaos schedule in ``workdir`` against a fresh emulator; return the report."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    key_file, public = new_key(workdir)
+    async with Emulator(now=None, seed=seed, outside_traders=True, trader_rate=3.0,
+                        fair_drift=0.005) as sim:
+        sim.register_key(USER, public)
+        return await Chaos(sim, workdir, key_file, seed=seed, seconds=seconds,
+                           skip=skip).run()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run from the command line; print the summary; exit 1 on any violation."""
+    p = argparse.ArgumentParser(prog="python -m bench.chaos", description=__doc__)
+    p.add_argument("--seconds", type=float, default=200.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--workdir", type=Path, default=None,
+                   help="where config, journal and daemon logs go (default: a temp dir)")
+    p.add_argument("--skip", action="append", default=[], choices=sorted(WEIGHTS),
+                   help="leave out a fault kind (repeatable), to isolate a finding")
+    args = p.parse_args(argv)
+    quiet_logs()
+    if args.workdir is None:
+        import tempfile
+
+        args.workdir = Path(tempfile.mkdtemp(prefix="tsad-chaos-"))
+    report = asyncio.run(run_chaos(seconds=args.seconds, seed=args.seed, workdir=args.workdir,
+                                   skip=frozenset(args.skip)))
+    print(report.render())
+    print(f"logs and journal: {args.workdir}")
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
