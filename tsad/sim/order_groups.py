@@ -1,8 +1,11 @@
 """Order groups (kalshi-api.md §3.11): a rolling-15-second matched-contracts limit per group.
 
-Pure bookkeeping (``now`` is a parameter, ids come from a callable). Once the contracts
-matched by a group's orders within the last 15 s exceed its limit, the group is triggered:
-the caller cancels the group's resting orders and rejects new orders in it until a reset.
+Pure bookkeeping (``now`` is a parameter, ids come from a callable). The limit is "the
+maximum number of contracts that can be matched within this group over a rolling 15-second
+window" (the spec): once the contracts matched by a group's orders within the last 15 s
+reach it, the group is triggered, the caller cancels the group's resting orders and rejects
+new orders in it until a reset. (A single taking order can still match past the limit in
+one pass, as the trigger acts after the match.)
 """
 
 from __future__ import annotations
@@ -83,16 +86,16 @@ class OrderGroups:
         if group is None:
             return None
         group.matched.append((now, count))
-        if not group.triggered and group.rolling(now) > group.limit:
+        if not group.triggered and group.rolling(now) >= group.limit:
             group.triggered = True
             return group
         return None
 
     @staticmethod
     def set_limit(group: OrderGroup, limit: int, now: datetime) -> bool:
-        """Change the limit; tell whether the group triggers at once (volume above it)."""
+        """Change the limit; tell whether the group triggers at once (volume reaches it)."""
         group.limit = limit
-        if not group.triggered and group.rolling(now) > limit:
+        if not group.triggered and group.rolling(now) >= limit:
             group.triggered = True
             return True
         return False
