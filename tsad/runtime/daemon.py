@@ -35,6 +35,7 @@ from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.engine import Engine, ReloadRequested, StopRequested, Tick
 from tsad.runtime.journal import Journal
 from tsad.runtime.notify import Notifier
+from tsad.runtime.oversight import Oversight
 from tsad.runtime.preflight import load_checked as load
 from tsad.runtime.shadow import ShadowExchange
 from tsad.runtime.signals import STOP_SIGNALS, EarlySignals
@@ -207,6 +208,8 @@ class _Daemon:
         self.duration = duration
         self.early = early
         self.clock = SystemClock()
+        # The status socket, /metrics and alerts; it counts the REST client's requests.
+        self.oversight = Oversight(cfg, monotonic=self.clock.monotonic)
         self.queue: asyncio.Queue[object] = asyncio.Queue(maxsize=_QUEUE_BOUND)
         self.exchange: Exchange | None = None
         self.engine: Engine | None = None
@@ -260,6 +263,7 @@ class _Daemon:
         if ok:
             self.cfg = new
             logs.set_level(new.daemon.log_level)
+            self.oversight.reload(new)
         self.notifier.ready()
 
     # --- the whole run -------------------------------------------------------------------
@@ -293,6 +297,7 @@ class _Daemon:
         client = KalshiClient(
             rest_url=ep.rest_url, signer=ep.signer, tier=cfg.exchange.tier,
             timeout=cfg.exchange.request_timeout, clock=self.clock,
+            transport=self.oversight.transport,
         )
         stack.push_async_callback(client.aclose)
         self.exchange = ShadowExchange(client) if cfg.exchange.dry_run else client
@@ -312,6 +317,8 @@ class _Daemon:
             on_event_change=on_event_change, on_reload=self._on_reload,
         )
         self.engine = engine
+        await self.oversight.start(engine)
+        stack.push_async_callback(self.oversight.close)
         if not await self._start(engine) or self.stop_reason is not None:
             return await self._finish(during="startup")
         feed = Feed(ep.ws_url, ep.signer, list(engine.markets), self.queue, self.clock,
@@ -439,6 +446,7 @@ class _Daemon:
                       remaining=result.remaining, error=result.error,
                       detail="could not confirm that none of our orders rests; "
                              "run `tsad cancel-all` or check the exchange")
+            await self.oversight.stopped(confirmed=False, resting=result.remaining)
             return 1
         log.info("daemon.stopped", during=during, reason=self.stop_reason,
                  cancelled=result.cancelled, resting=0)
@@ -451,10 +459,14 @@ class _Daemon:
                   exc_info=not isinstance(exc, TsadError))
         self.notifier.stopping(status=f"failed: {reason}")
         code = EX_CONFIG if isinstance(exc, ConfigError) else 1
+        # The alert goes out alongside the sweep (bounded by its own timeout), not after it.
+        alert = asyncio.ensure_future(self.oversight.failed(reason))
         if self.exchange is None:
+            await alert
             return code
         await scope.end(_DRAIN_SECONDS)
         result = await self._sweep()
+        await alert
         if result.confirmed:
             log.error("daemon.failed_swept", cancelled=result.cancelled, resting=0,
                       reason=str(exc) or reason)
@@ -463,6 +475,7 @@ class _Daemon:
                       error=result.error, reason=str(exc) or reason,
                       detail="could not confirm that none of our orders rests; "
                              "run `tsad cancel-all` or check the exchange")
+            await self.oversight.stopped(confirmed=False, resting=result.remaining)
         return code
 
     # --- side tasks ----------------------------------------------------------------------
@@ -509,7 +522,7 @@ class _Daemon:
             return f"stopping ({self.stop_reason})"
         if self.engine is not None and self.engine_running:
             try:
-                return self.engine.status_text()
+                return self.oversight.status_line()
             except Exception as exc:  # a status line must never take the daemon down
                 return f"status unavailable: {type(exc).__name__}"
         return self.startup_status
