@@ -1,4 +1,4 @@
-"""A `tsad run` subprocess against the emulator, for the operations tests (status, metrics, alerts)."""
+"""A `tsad run` subprocess against the emulator, for the status, metrics and alert tests."""
 
 from __future__ import annotations
 

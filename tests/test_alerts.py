@@ -204,3 +204,40 @@ def test_tsad_alert_without_a_webhook_exits_78(tmp_path: Path) -> None:
                            "--message", "x"], capture_output=True, text=True, check=False)
     assert proc.returncode == 78
     assert "webhook_url" in proc.stderr
+
+
+@pytest.mark.timeout(120)
+async def test_daemon_alerts_a_long_pull_once_and_an_unconfirmed_stop(
+    hook, tmp_path: Path, sim, key_id, key_file
+) -> None:
+    """The real daemon: a halt past pulled_minutes alerts once (not on every check), and a
+    stop that cannot confirm its cancels (the exchange failing) alerts before the exit."""
+    from daemon_process import DaemonProcess, settled_orders, write_config
+
+    config = write_config(
+        tmp_path, sim, key_id, key_file, daemon_extra="stop_timeout = 3.0\n",
+        tables=f'\n[alerts]\nwebhook_url = "{hook.url}"\npulled_minutes = 0.01\n')
+    daemon = DaemonProcess(config)
+    await daemon.start()
+    try:
+        await daemon.wait_for("daemon.ready")
+        await settled_orders(sim, key_id)
+        assert hook.raw == []
+        (tmp_path / "halt").touch()
+        await hook.wait(1, timeout=5.0)
+        assert "quotes pulled" in str(hook.posts[0]["text"])
+        assert "halt" in str(hook.posts[0]["text"])
+        await asyncio.sleep(2.5)  # the monitor checks every second: still one alert
+        assert len(hook.raw) == 1
+        (tmp_path / "halt").unlink()
+        await settled_orders(sim, key_id)
+        sim.faults.fail_next(10_000, 503)
+        assert daemon.proc is not None
+        daemon.proc.terminate()
+        await hook.wait(2, timeout=5.0 + 3.0)
+        assert "orders unconfirmed" in str(hook.posts[1]["text"])
+        assert await daemon.stop() == 1
+        assert len(hook.raw) == 2
+        assert not any("s3cr3t" in line for line in daemon.raw)
+    finally:
+        await daemon.kill()
