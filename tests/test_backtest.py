@@ -24,7 +24,7 @@ from tsad.commands.backtest import (
 )
 
 
-FIXTURE = Path(__file__).parent / "data" / "tsa" / "daily_2022-09_2024-03.csv"
+FIXTURE = Path(__file__).parent / "data" / "tsa" / "daily_2019-2024.csv"
 HOOKS = ("seed", "realized_days")
 
 
@@ -36,7 +36,7 @@ def _actuals() -> dict[date, int]:
 @pytest.fixture(name="rows", scope="module")
 def _rows(actuals: dict[date, int]) -> list[BacktestRow]:
     return run_backtest(
-        actuals, start=date(2024, 1, 1), end=date(2024, 3, 31), hooks=HOOKS, min_history=5
+        actuals, start=date(2024, 1, 1), end=date(2024, 3, 31), hooks=HOOKS
     )
 
 
@@ -52,13 +52,13 @@ def test_rows_cover_every_week_and_state(rows: list[BacktestRow]) -> None:
         )
 
 
-def test_history_comes_from_strictly_earlier_weeks(rows: list[BacktestRow]) -> None:
-    """Each week is priced by one more error than the week before (same state, walk-forward)."""
-    by_state: dict[int, list[int]] = {}
+def test_history_comes_from_earlier_weeks(rows: list[BacktestRow]) -> None:
+    """Every state of a week is priced by the same history, of weeks before it (104 max)."""
+    by_week: dict[date, set[int]] = {}
     for r in rows:
-        by_state.setdefault(r.forecast.known_days, []).append(r.history_n)
-    for counts in by_state.values():
-        assert counts == list(range(counts[0], counts[0] + len(counts)))
+        by_week.setdefault(r.forecast.week_end, set()).add(r.history_n)
+    assert all(len(v) == 1 for v in by_week.values())
+    assert all(20 <= next(iter(v)) <= 104 for v in by_week.values())
 
 
 def test_true_values_are_probabilities_falling_with_strike(rows: list[BacktestRow]) -> None:
@@ -74,7 +74,7 @@ def test_true_values_are_probabilities_falling_with_strike(rows: list[BacktestRo
 def test_six_known_days_is_certain_far_from_the_money(actuals: dict[date, int]) -> None:
     """With six days known, realized_days prices strikes >10% away at 0 or 1, correctly."""
     rows = run_backtest(
-        actuals, start=date(2024, 3, 1), end=date(2024, 3, 31), hooks=HOOKS, min_history=5
+        actuals, start=date(2024, 3, 1), end=date(2024, 3, 31), hooks=HOOKS
     )
     for r in rows:
         tv = r.true_values["realized_days"]
@@ -88,7 +88,7 @@ def test_no_look_ahead(actuals: dict[date, int], rows: list[BacktestRow]) -> Non
     """Rows of a week are identical when every later number is removed from the actuals."""
     cut = date(2024, 2, 11)
     trimmed = {d: v for d, v in actuals.items() if d <= cut}
-    early = run_backtest(trimmed, start=date(2024, 1, 1), end=cut, hooks=HOOKS, min_history=5)
+    early = run_backtest(trimmed, start=date(2024, 1, 1), end=cut, hooks=HOOKS)
     assert early == [r for r in rows if r.forecast.week_end <= cut]
 
 
@@ -112,8 +112,11 @@ def test_summary_scores(rows: list[BacktestRow]) -> None:
         assert 0 <= report.brier[h] <= 1
         assert report.log_loss[h] > 0
         assert sum(int(b["n"]) for b in report.reliability[h]) == len(rows) * len(STRIKES)
-    # At Monday open nothing is known: the two hooks are the same distribution.
-    assert report.brier_by_state["seed"][0] == report.brier_by_state["realized_days"][0]
+    # At Monday open nothing is known: the two hooks are the same distribution; after
+    # that, realized_days is the better-scored one at every state.
+    seed, realized = report.brier_by_state["seed"], report.brier_by_state["realized_days"]
+    assert seed[0] == realized[0]
+    assert all(realized[k] < seed[k] for k in range(1, 7))
 
 
 def test_csv_columns(rows: list[BacktestRow]) -> None:
@@ -152,9 +155,12 @@ def test_cmd_backtest(tmp_path: Path, capsys: pytest.CaptureFixture[str], as_jso
         assert set(doc["brier"]) == set(HOOKS)
         assert set(doc["mape_pct"]) == {str(k) for k in range(7)}
         assert "naive_last_year_mape_pct" in doc
+        assert "last_week_mape_pct" in doc
+        assert set(doc["mape_pct_by_year"]) == {"2024"}
         assert doc["reliability"]["seed"]
     else:
-        assert "MAPE%" in printed
+        assert "MAPE % by information state" in printed
+        assert "| last week's mean |" in printed
         assert "reliability [realized_days]" in printed
 
 

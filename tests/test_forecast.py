@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from tsad.commands.actuals import read_actuals
+from tsad.commands.actuals import read_actuals, write_actuals
 from tsad.commands.forecast import (
     ForecastParams,
     analog_day,
@@ -27,10 +27,12 @@ from tsad.commands.forecast import (
 )
 from tsad.core.holidays import Holiday, easter, holiday_date, nth_weekday
 from tsad.errors import InputError
+from tsad.runtime.inputs import load_history
 
 
 ET = ZoneInfo("America/New_York")
 FIXTURE = Path(__file__).parent / "data" / "tsa" / "daily_2022-09_2024-03.csv"
+FULL = Path(__file__).parent / "data" / "tsa" / "daily_2019-2024.csv"
 
 
 @pytest.fixture(name="actuals", scope="module")
@@ -238,12 +240,40 @@ def test_all_days_known_gives_the_actual_mean(actuals: dict[date, int]) -> None:
 def test_known_days_enter_as_actuals(actuals: dict[date, int]) -> None:
     """Known days of the week are summed exactly; unknown days are scaled analogs."""
     week_end = date(2024, 2, 4)
-    fc = forecast_week(actuals, week_end, known_through=state_cutoff(week_end, 3))
+    params = ForecastParams.single(7)
+    fc = forecast_week(actuals, week_end, known_through=state_cutoff(week_end, 3), params=params)
     known = [week_end - timedelta(days=6 - i) for i in range(3)]
     assert fc.known_sum == sum(actuals[d] for d in known)
     unknown = [week_end - timedelta(days=6 - i) for i in range(3, 7)]
-    expected = (fc.known_sum + sum(fc.trend * actuals[analog_day(d)] for d in unknown)) / 7
-    assert fc.mean == expected
+    rest = sum(fc.trend * actuals[analog_day(d)] for d in unknown)
+    assert float(fc.mean) == pytest.approx((fc.known_sum + rest) / 7, rel=1e-12)
+
+
+def test_windows_are_weighted_by_recent_error(actuals: dict[date, int]) -> None:
+    """The mix lies between its windows' forecasts, with weights summing to one."""
+    week_end, cutoff = date(2024, 2, 4), date(2024, 1, 28)
+    fc = forecast_week(actuals, week_end, known_through=cutoff)
+    singles = [
+        forecast_week(actuals, week_end, known_through=cutoff,
+                      params=ForecastParams.single(n)).mean
+        for n in ForecastParams().trend_windows
+    ]
+    assert min(singles) <= fc.mean <= max(singles)
+    assert sum(w for _, w in fc.weights) == pytest.approx(1.0)
+    assert len({round(w, 6) for _, w in fc.weights}) > 1  # not an equal split
+
+
+def test_truncating_the_future_changes_no_forecast_over_a_year() -> None:
+    """Every week of 2024 in every state: the full file and the file cut at the information
+    date give the same forecast (the ensemble's error weights included)."""
+    full = read_actuals(FULL)
+    for week_end in [date(2024, 1, 7) + timedelta(days=7 * i) for i in range(0, 52, 5)]:
+        for k in range(7):
+            cutoff = state_cutoff(week_end, k)
+            cut = {d: v for d, v in full.items() if d <= cutoff}
+            assert forecast_week(full, week_end, known_through=cutoff) == forecast_week(
+                cut, week_end, known_through=cutoff
+            )
 
 
 @pytest.mark.parametrize(
@@ -259,7 +289,7 @@ def test_forecast_is_close_on_real_data(actuals: dict[date, int], week_end: date
 @pytest.mark.parametrize(
     ("actuals", "match"),
     [
-        ({date(2024, 1, 1) + timedelta(days=i): 2_000_000 for i in range(20)}, "no number for"),
+        ({date(2024, 1, 1) + timedelta(days=i): 2_000_000 for i in range(20)}, "no number for|published days"),
         ({}, "nothing published"),
     ],
     ids=["no-analog", "empty"],
@@ -325,37 +355,51 @@ def test_cmd_forecast_merges_prediction_file(
 
 
 def test_cmd_forecast_history_out(tmp_path: Path) -> None:
-    """--history-out writes past weeks in every state, only weeks published at --now."""
+    """--history-out writes past weeks in every state, with their state, only weeks
+    published at --now, and no pandemic week."""
     hist = tmp_path / "lagged_tsa_data.csv"
     args = _parse(
         [
-            "forecast",
-            "--actuals",
-            str(FIXTURE),
-            "--week",
-            "2024-02-01",
-            "--now",
-            "2024-02-01T10:00:00-05:00",
-            "--history-out",
-            str(hist),
-            "--history-weeks",
-            "10",
+            "forecast", "--actuals", str(FULL), "--week", "2022-09-01",
+            "--now", "2022-09-01T10:00:00-04:00", "--history-out", str(hist),
         ]
     )
     assert args.func(args) == 0
     lines = hist.read_text().splitlines()
     header = lines[0].split(",")
-    assert header[:4] == ["date", "passengers_7_day_moving_average", "prediction", "known_days"]
+    assert header == [
+        "date", "passengers_7_day_moving_average", "prediction", "known_days",
+        "known_through", "holiday", "known_sum",
+    ]
     rows = [dict(zip(header, line.split(","), strict=True)) for line in lines[1:]]
     assert {r["known_days"] for r in rows} == {str(k) for k in range(7)}
-    assert max(r["date"] for r in rows) == "2024-01-28"
+    assert max(r["date"] for r in rows) == "2022-08-28"
+    assert min(r["date"] for r in rows) >= "2022-01-01"
     assert len(rows) == 7 * len({r["date"] for r in rows})
+    assert {r["holiday"] for r in rows} == {"0", "1"}
+    # The daemon's loader reads it back split by state: state 0 only for realized_days.
+    history = load_history(hist)
+    assert history.n == sum(1 for r in rows if r["known_days"] == "0")
+    assert history.states == tuple(range(7))
+
+
+def test_cmd_forecast_refuses_a_history_too_small(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Too few past weeks to price from: exit 1 naming the minimum, no file written."""
+    hist = tmp_path / "h.csv"
+    argv = ["forecast", "--actuals", str(FIXTURE), "--week", "2024-02-01", "--now"]
+    argv += ["2024-02-01T10:00:00-05:00", "--history-out", str(hist), "--history-weeks", "10"]
+    args = _parse(argv)
+    assert args.func(args) == 1
+    assert "at least 20 are needed" in capsys.readouterr().err
+    assert not hist.exists()
 
 
 def test_cmd_forecast_history_one_state(tmp_path: Path) -> None:
     """--history-state keeps only that known-days state's rows."""
     hist = tmp_path / "h.csv"
-    argv = ["forecast", "--actuals", str(FIXTURE), "--week", "2024-02-01", "--now"]
+    argv = ["forecast", "--actuals", str(FULL), "--week", "2024-02-01", "--now"]
     argv += ["2024-02-01T10:00:00-05:00", "--history-out", str(hist), "--history-state", "0"]
     args = _parse(argv)
     assert args.func(args) == 0
@@ -364,12 +408,32 @@ def test_cmd_forecast_history_one_state(tmp_path: Path) -> None:
     assert {line.split(",")[3] for line in lines} == {"0"}
 
 
+def test_cmd_forecast_refuses_stale_actuals(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Actuals through Thu 2024-08-22 used on Fri 2024-08-30 11:00 (naive = New York):
+    exit 1 naming every published day the file lacks; nothing is written."""
+    full = read_actuals(FULL)
+    stale = tmp_path / "actuals.csv"
+    write_actuals(stale, {d: v for d, v in full.items() if d <= date(2024, 8, 22)})
+    out = tmp_path / "prediction.json"
+    argv = ["forecast", "--actuals", str(stale), "--now", "2024-08-30T11:00", "--out", str(out)]
+    args = _parse(argv)
+    assert args.func(args) == 1
+    err = capsys.readouterr().err
+    assert "stale" in err
+    for day in range(23, 29):  # Thursday 29 is inside the grace after the release
+        assert f"2024-08-{day}" in err
+    assert "2024-08-22" not in err.split("published")[1]
+    assert not out.exists()
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
         (["--week", "2024-13-01", "--now", "2024-01-24T10:00"], "--week"),
         (["--week", "2024-01-24", "--now", "yesterday"], "--now"),
-        (["--week", "2030-01-24", "--now", "2030-01-24T10:00"], "nothing published"),
+        (["--week", "2030-01-24", "--now", "2030-01-24T10:00"], "actuals are stale"),
     ],
     ids=["bad-week", "bad-now", "no-data"],
 )

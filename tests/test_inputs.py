@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from tsad.core.model import MIN_HISTORY
+
 from tsad.errors import InputError
 from tsad.runtime.inputs import (
     MAX_PASSENGERS,
@@ -190,11 +192,11 @@ def test_history_skips_rows_without_prediction_or_outcome(tmp_path: Path) -> Non
     text = H + (
         "2024-09-01,,Sunday,2450000\n"
         "2024-09-02,2400000,Monday,\n"
-        "2024-09-03,2400000,Tuesday,2000000\n"
-        "\n"
+        + "2024-09-03,2400000,Tuesday,2000000\n" * MIN_HISTORY
+        + "\n"
     )
     hist = load_history(write(tmp_path, "lagged.csv", text))
-    assert hist.errors == (2_400_000 / 2_000_000 - 1,)
+    assert hist.errors == (2_400_000 / 2_000_000 - 1,) * MIN_HISTORY
 
 
 def test_load_actuals_fixture() -> None:

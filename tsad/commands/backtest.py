@@ -1,10 +1,13 @@
-"""The walk-forward backtest of the baseline forecaster and the mid-week hooks' true values.
+"""The walk-forward backtest of the forecaster and of the mid-week hooks' true values.
 
 For every complete week in range and every known-days state k = 0..6 (Monday..k-th day
 known), the forecast uses only actuals through that state's information date
-(``forecast.state_cutoff``). The error history that prices the strikes comes from strictly
-earlier weeks of the same state, so nothing is looked up ahead. Outcomes are YES iff the
-realised Monday–Sunday average is strictly above the strike (tsa-markets.md §3.1).
+(``forecaster.state_cutoff``). The error history that prices the strikes is built from
+earlier weeks whose outcome was published by then, written and read back through the very
+code the daemon uses (``forecast.format_history_csv`` → ``inputs.parse_history_csv``), and
+priced through the same hooks, so the scores are those of the daemon's default valuation.
+Outcomes are YES iff the realised Monday–Sunday average is strictly above the strike
+(tsa-markets.md §3.1). A trading backtest (fills, fees, PnL) belongs in its own module.
 """
 
 from __future__ import annotations
@@ -25,28 +28,34 @@ from pathlib import Path
 from typing import Any, Final
 
 from tsad.commands.actuals import atomic_write_text, read_actuals
-from tsad.commands.forecast import (
+from tsad.commands.forecast import format_history_csv, parse_day
+from tsad.commands.forecaster import (
     DEFAULT_PARAMS,
     ForecastParams,
     HistoryRow,
+    in_pandemic,
     information_time,
+    last_week_mean,
     naive_last_year,
-    parse_day,
-    round_half_up,
     sundays_between,
     walk_forward,
+    week_dates,
 )
 from tsad.core.midweek import WeekContext, apply_hooks, resolve_hooks
-from tsad.core.model import ErrorHistory
+from tsad.core.model import MIN_HISTORY, ErrorHistory
 from tsad.core.tickers import event_ticker
 from tsad.errors import HookError, InputError, TsadError
+from tsad.runtime.inputs import parse_history_csv
 
 
 __all__ = [
+    "NEAR_MONEY",
     "STRIKES",
     "BacktestRow",
     "Report",
     "cmd_backtest",
+    "format_report",
+    "format_rows_csv",
     "register_backtest",
     "run_backtest",
     "summarize",
@@ -54,6 +63,9 @@ __all__ = [
 
 #: The KXTSAW ladder: 1.80M to 2.90M by 0.05M (tsa-markets.md §3.4).
 STRIKES: Final = tuple(range(1_800_000, 2_900_001, 50_000))
+
+#: Strikes within this distance of the forecast are "near the money": where prices trade.
+NEAR_MONEY: Final = 100_000
 
 #: Log loss clips probabilities to [EPS, 1 − EPS] so a certain miss costs a finite amount.
 LOG_LOSS_EPS: Final = Fraction(1, 1000)
@@ -66,12 +78,14 @@ class BacktestRow:
     Attributes:
         forecast: the walk-forward forecast row.
         naive_mean: known days as actuals, the rest the same weekday 364 days back.
+        last_week: known days as actuals, the rest the same weekday a week back.
         true_values: per hook name, P(YES) per strike (empty when the history was too short).
-        history_n: how many past errors priced this row.
+        history_n: how many past Monday-open errors the history held.
     """
 
     forecast: HistoryRow
     naive_mean: Fraction
+    last_week: Fraction
     true_values: Mapping[str, tuple[Fraction, ...]]
     history_n: int
 
@@ -83,24 +97,41 @@ class Report:
     weeks: int
     mape: dict[int, float]
     naive_mape: dict[int, float]
+    last_week_mape: dict[int, float]
+    mape_by_year: dict[int, dict[int, float]]
+    mape_by_holiday: dict[str, dict[int, float]]
     brier: dict[str, float]
     log_loss: dict[str, float]
     brier_by_state: dict[str, dict[int, float]]
+    near_money_brier_by_state: dict[str, dict[int, float]]
     reliability: dict[str, list[dict[str, float | int]]]
 
     def to_json(self) -> dict[str, Any]:
         """Return the report as a JSON-able dict (state keys as strings)."""
+        def keyed(d: Mapping[int, float]) -> dict[str, float]:
+            return {str(k): v for k, v in d.items()}
+
         return {
             "weeks": self.weeks,
-            "mape_pct": {str(k): v for k, v in self.mape.items()},
-            "naive_last_year_mape_pct": {str(k): v for k, v in self.naive_mape.items()},
+            "mape_pct": keyed(self.mape),
+            "naive_last_year_mape_pct": keyed(self.naive_mape),
+            "last_week_mape_pct": keyed(self.last_week_mape),
+            "mape_pct_by_year": {str(y): keyed(v) for y, v in self.mape_by_year.items()},
+            "mape_pct_by_holiday": {h: keyed(v) for h, v in self.mape_by_holiday.items()},
             "brier": self.brier,
             "log_loss": self.log_loss,
-            "brier_by_state": {
-                h: {str(k): v for k, v in by.items()} for h, by in self.brier_by_state.items()
+            "brier_by_state": {h: keyed(v) for h, v in self.brier_by_state.items()},
+            "near_money_brier_by_state": {
+                h: keyed(v) for h, v in self.near_money_brier_by_state.items()
             },
             "reliability": self.reliability,
         }
+
+
+def _history(past: Sequence[HistoryRow], stated: bool) -> ErrorHistory:
+    """Build the error history the daemon would load from these rows."""
+    history = parse_history_csv(format_history_csv(past), "walk-forward history")
+    return history if stated else ErrorHistory(errors=history.errors)
 
 
 def run_backtest(
@@ -112,8 +143,9 @@ def run_backtest(
     params: ForecastParams = DEFAULT_PARAMS,
     history_weeks: int = 104,
     history_from: date | None = None,
-    min_history: int = 20,
-    history_state: int | None = None,
+    min_history: int = MIN_HISTORY,
+    include_pandemic: bool = False,
+    stated_history: bool = True,
 ) -> list[BacktestRow]:
     """Walk forward over the complete weeks ending in [start, end], states 0–6.
 
@@ -125,10 +157,11 @@ def run_backtest(
         params: forecaster tuning.
         history_weeks: trailing weeks of errors that price a week.
         history_from: no error from a week ending before this date.
-        min_history: fewer past errors than this leaves the true values empty.
-        history_state: price every state with the errors of this known-days state
-            (e.g. 0: the whole-week error at Monday open, the error ``realized_days`` scales
-            to the unknown days); None: the same state as the row.
+        min_history: fewer Monday-open errors than this (or than ``MIN_HISTORY``) leaves
+            the true values empty.
+        include_pandemic: keep 2020-03..2021-12 weeks in the histories.
+        stated_history: histories record their states (the default); False prices with
+            the Monday-open errors alone, as before states were recorded.
 
     Returns:
         Rows ordered by week, then state.
@@ -142,39 +175,39 @@ def run_backtest(
     if history_from is not None:
         first_hist = max(first_hist, history_from)
     all_rows = walk_forward(actuals, sundays_between(first_hist, end), params=params)
-    by_state: dict[int, list[HistoryRow]] = {}
-    for r in all_rows:
-        by_state.setdefault(r.known_days, []).append(r)
+    usable = [r for r in all_rows if include_pandemic or not in_pandemic(r.week_end)]
     out: list[BacktestRow] = []
+    cache: dict[date, tuple[ErrorHistory | None, int]] = {}
     for r in all_rows:
         if r.week_end < start:
             continue
-        lo = r.week_end - timedelta(days=7 * history_weeks)
-        past = [
-            p
-            for p in by_state.get(r.known_days if history_state is None else history_state, [])
-            if lo <= p.week_end < r.week_end
-            and (history_from is None or p.week_end >= history_from)
-        ]
-        naive = naive_last_year(actuals, r.week_end, known_through=r.known_through)
+        if r.week_end not in cache:
+            lo = r.week_end - timedelta(days=7 * history_weeks)
+            # Published by the week's Monday-open decision, hence by every state of it.
+            past = [p for p in usable if lo <= p.week_end < r.week_end]
+            n = sum(1 for p in past if p.known_days == 0)
+            ok = n >= max(min_history, MIN_HISTORY)
+            cache[r.week_end] = (_history(past, stated_history) if ok else None, n)
+        history, n = cache[r.week_end]
+        dates = week_dates(r.week_end)
         tvs: dict[str, tuple[Fraction, ...]] = {}
-        if len(past) >= min_history:
-            history = ErrorHistory.from_pairs(
-                (float(round_half_up(p.actual_mean)), float(p.prediction)) for p in past
-            )
-            dates = tuple(r.week_end - timedelta(days=6 - i) for i in range(7))
+        if history is not None:
+            now = information_time(r.week_end, r.known_days)
             ctx = WeekContext(
-                event_ticker=event_ticker(r.week_end),
-                dates=dates,
-                now=information_time(r.week_end, r.known_days),
+                event_ticker=event_ticker(r.week_end), dates=dates, now=now,
+                # The state says what is known (states 5-6: a weekend release).
                 known={d: actuals[d] for d in dates if d <= r.known_through},
-                prediction=float(r.prediction),
-                history=history,
+                prediction=float(r.prediction), history=history, holiday=r.holiday,
             )
             for h in named:
                 dist = apply_hooks(ctx, [h])
                 tvs[h.name] = tuple(dist.prob_above(float(k)) for k in STRIKES)
-        out.append(BacktestRow(forecast=r, naive_mean=naive, true_values=tvs, history_n=len(past)))
+        out.append(BacktestRow(
+            forecast=r,
+            naive_mean=naive_last_year(actuals, r.week_end, known_through=r.known_through),
+            last_week=last_week_mean(actuals, r.week_end, known_through=r.known_through),
+            true_values=tvs, history_n=n,
+        ))
     return out
 
 
@@ -182,41 +215,58 @@ def _mape(pairs: Sequence[tuple[Fraction, Fraction]]) -> float:
     return 100 * math.fsum(abs(float(f / a) - 1) for f, a in pairs) / len(pairs)
 
 
+def _mape_by_state(rows: Sequence[BacktestRow]) -> dict[int, float]:
+    states = sorted({r.forecast.known_days for r in rows})
+    return {
+        k: _mape([(r.forecast.forecast_mean, r.forecast.actual_mean)
+                  for r in rows if r.forecast.known_days == k])
+        for k in states
+    }
+
+
 def summarize(rows: Sequence[BacktestRow], hooks: Sequence[str]) -> Report:
-    """Score a backtest: MAPE per state, naive MAPE, Brier, log loss, reliability deciles.
-
-    Args:
-        rows: the backtest rows.
-        hooks: the hook names priced.
-
-    Returns:
-        The report.
+    """Score a backtest: MAPE per state (overall, by year, holiday or not) against the
+    naive last-year and last-week forecasts; Brier (full ladder and near the money), log
+    loss and reliability deciles per hook.
     """
     states = sorted({r.forecast.known_days for r in rows})
-    mape: dict[int, float] = {}
     naive: dict[int, float] = {}
+    last: dict[int, float] = {}
     for k in states:
         sel = [r for r in rows if r.forecast.known_days == k]
-        mape[k] = _mape([(r.forecast.forecast_mean, r.forecast.actual_mean) for r in sel])
         naive[k] = _mape([(r.naive_mean, r.forecast.actual_mean) for r in sel])
+        last[k] = _mape([(r.last_week, r.forecast.actual_mean) for r in sel])
+    years = sorted({r.forecast.week_end.year for r in rows})
+    by_year = {y: _mape_by_state([r for r in rows if r.forecast.week_end.year == y])
+               for y in years}
+    by_holiday: dict[str, dict[int, float]] = {}
+    for label, flag in (("holiday", True), ("other", False)):
+        sel = [r for r in rows if r.forecast.holiday is flag]
+        if sel:
+            by_holiday[label] = _mape_by_state(sel)
     brier: dict[str, float] = {}
     loss: dict[str, float] = {}
     brier_by_state: dict[str, dict[int, float]] = {}
+    near_by_state: dict[str, dict[int, float]] = {}
     reliability: dict[str, list[dict[str, float | int]]] = {}
     for h in hooks:
         sq: list[float] = []
         ll: list[float] = []
         per_state: dict[int, list[float]] = {}
+        near: dict[int, list[float]] = {}
         bins: list[list[tuple[float, int]]] = [[] for _ in range(10)]
         for r in rows:
             tv = r.true_values.get(h)
             if tv is None:
                 continue
+            k = r.forecast.known_days
             for strike, p in zip(STRIKES, tv, strict=True):
                 y = 1 if r.forecast.actual_mean > strike else 0
                 e = float((p - y) ** 2)
                 sq.append(e)
-                per_state.setdefault(r.forecast.known_days, []).append(e)
+                per_state.setdefault(k, []).append(e)
+                if abs(strike - r.forecast.prediction) <= NEAR_MONEY:
+                    near.setdefault(k, []).append(e)
                 q = min(max(p, LOG_LOSS_EPS), 1 - LOG_LOSS_EPS)
                 ll.append(-math.log(float(q if y else 1 - q)))
                 bins[min(int(p * 10), 9)].append((float(p), y))
@@ -225,6 +275,7 @@ def summarize(rows: Sequence[BacktestRow], hooks: Sequence[str]) -> Report:
         brier[h] = math.fsum(sq) / len(sq)
         loss[h] = math.fsum(ll) / len(ll)
         brier_by_state[h] = {k: math.fsum(v) / len(v) for k, v in sorted(per_state.items())}
+        near_by_state[h] = {k: math.fsum(v) / len(v) for k, v in sorted(near.items())}
         reliability[h] = [
             {
                 "bin": i,
@@ -239,11 +290,15 @@ def summarize(rows: Sequence[BacktestRow], hooks: Sequence[str]) -> Report:
         ]
     return Report(
         weeks=len({r.forecast.week_end for r in rows}),
-        mape=mape,
+        mape=_mape_by_state(rows),
         naive_mape=naive,
+        last_week_mape=last,
+        mape_by_year=by_year,
+        mape_by_holiday=by_holiday,
         brier=brier,
         log_loss=loss,
         brier_by_state=brier_by_state,
+        near_money_brier_by_state=near_by_state,
         reliability=reliability,
     )
 
@@ -298,32 +353,45 @@ def format_rows_csv(rows: Sequence[BacktestRow], hooks: Sequence[str]) -> str:
     return buf.getvalue()
 
 
+def _table(title: str, columns: Sequence[str], rows: Mapping[str, Mapping[int, float]],
+           fmt: str) -> list[str]:
+    states = sorted({k for v in rows.values() for k in v})
+    head = f"| {title} | " + " | ".join(columns[k] if k < len(columns) else str(k)
+                                         for k in states) + " |"
+    lines = [head, "|" + "---|" * (len(states) + 1)]
+    for label, by in rows.items():
+        cells = " | ".join(format(by[k], fmt) if k in by else "" for k in states)
+        lines.append(f"| {label} | {cells} |")
+    return lines
+
+
+STATE_COLUMNS: Final = tuple(f"{k} known" for k in range(7))
+
+
 def format_report(report: Report) -> str:
-    """Render the report as a human-readable table.
-
-    Args:
-        report: the summary.
-
-    Returns:
-        Multi-line text.
-    """
-    lines = [f"weeks: {report.weeks}", "", "known_days  MAPE%   naive_last_year_MAPE%"]
-    for k, v in report.mape.items():
-        lines.append(f"{k:>10}  {v:5.2f}   {report.naive_mape[k]:5.2f}")
-    lines.append("")
-    lines.append("hook              brier     log_loss")
+    """Render the report as Markdown tables (MAPE %, Brier), one column per state."""
+    mape: dict[str, Mapping[int, float]] = {
+        "forecaster (all weeks)": report.mape,
+        "same weekdays last year": report.naive_mape,
+        "last week's mean": report.last_week_mape,
+    }
+    mape.update({f"forecaster, {y}": v for y, v in report.mape_by_year.items()})
+    mape.update({f"forecaster, {h} weeks": v for h, v in report.mape_by_holiday.items()})
+    lines = [f"weeks: {report.weeks}", "", "MAPE % by information state (known days)", ""]
+    lines += _table("forecast", STATE_COLUMNS, mape, ".2f")
+    lines += ["", "Brier by state, full ladder 1.80M-2.90M", ""]
+    lines += _table("hook", STATE_COLUMNS, report.brier_by_state, ".4f")
+    lines += ["", f"Brier by state, strikes within {NEAR_MONEY:,} of the forecast", ""]
+    lines += _table("hook", STATE_COLUMNS, report.near_money_brier_by_state, ".4f")
+    lines += ["", "| hook | Brier | log loss |", "|---|---|---|"]
     for h, b in report.brier.items():
-        lines.append(f"{h:<16}  {b:.5f}   {report.log_loss[h]:.5f}")
-    for h, by in report.brier_by_state.items():
-        cells = "  ".join(f"{k}:{v:.4f}" for k, v in by.items())
-        lines.append(f"brier by state [{h}]  {cells}")
+        lines.append(f"| {h} | {b:.5f} | {report.log_loss[h]:.5f} |")
     for h, table in report.reliability.items():
-        lines.append("")
-        lines.append(f"reliability [{h}]   bin        n   mean_tv  observed")
+        lines += ["", f"reliability [{h}]: bin, n, mean true value, observed"]
         for row in table:
             lines.append(
-                f"{'':>19}{row['lo']:.1f}-{row['hi']:.1f}  {row['n']:>6}   "
-                f"{row['mean_tv']:.3f}    {row['observed']:.3f}"
+                f"  {row['lo']:.1f}-{row['hi']:.1f}  {row['n']:>6}  "
+                f"{row['mean_tv']:.3f}  {row['observed']:.3f}"
             )
     return "\n".join(lines)
 
@@ -362,7 +430,7 @@ def cmd_backtest(args: argparse.Namespace) -> int:
     Args:
         args: parsed arguments (``actuals``, ``start``, ``end``, ``out``, ``json``,
             ``hooks``, ``history_weeks``, ``history_from``, ``min_history``,
-            ``history_state``, ``trend_days``).
+            ``include_pandemic``, ``trend_days``).
 
     Returns:
         0 on success, 1 on bad input or a failing hook.
@@ -380,11 +448,12 @@ def cmd_backtest(args: argparse.Namespace) -> int:
             start=start,
             end=end,
             hooks=hooks,
-            params=ForecastParams(trend_days=args.trend_days),
+            params=DEFAULT_PARAMS if args.trend_days is None
+            else ForecastParams.single(args.trend_days),
             history_weeks=args.history_weeks,
             history_from=since,
             min_history=args.min_history,
-            history_state=None if args.history_state == "same" else int(args.history_state),
+            include_pandemic=args.include_pandemic,
         )
         if not rows:
             raise InputError(f"{args.actuals}: no complete week to backtest in {start}..{end}")
@@ -424,15 +493,15 @@ def register_backtest(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--hooks", default="seed,realized_days", help="comma-separated hook names")
     p.add_argument("--history-weeks", type=int, default=104, help="trailing weeks of errors")
     p.add_argument("--history-from", help="no error from a week before this date")
-    p.add_argument("--min-history", type=int, default=20, help="fewest errors to price a week")
+    p.add_argument("--min-history", type=int, default=MIN_HISTORY,
+                   help="fewest Monday-open errors to price a week")
     p.add_argument(
-        "--history-state",
-        choices=["same", *map(str, range(7))],
-        default="same",
-        help="known-days state whose errors price each row (default: the row's own)",
+        "--include-pandemic", action="store_true",
+        help="keep weeks of 2020-03..2021-12 in the error histories",
     )
     p.add_argument(
-        "--trend-days", type=int, default=DEFAULT_PARAMS.trend_days, help="YoY trend window"
+        "--trend-days", type=int, default=None,
+        help="use one YoY trend window of this many days instead of the weighted mix",
     )
     p.set_defaults(func=cmd_backtest)
     return p

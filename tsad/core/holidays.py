@@ -8,8 +8,8 @@ from enum import StrEnum
 
 __all__ = [
     "FIXED_DATE_HOLIDAYS",
-    "MOVING_HOLIDAYS",
     "HOLIDAY_WEEK_RADIUS",
+    "MOVING_HOLIDAYS",
     "Holiday",
     "easter",
     "holiday_date",

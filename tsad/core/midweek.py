@@ -8,9 +8,9 @@ Built-ins:
 
 * ``seed``: no adjustment (the seed's original method, for comparison and backtests);
 * ``realized_days``: known days of the week enter as actuals and only the remaining days
-  carry forecast error — the errors the forecaster made for the unknown days in the same
-  information state (known days, holiday week) when the history records states, else the
-  Monday-open errors scaled to the unknown days.
+  carry forecast error: the Monday-open errors scaled to the unknown days;
+* ``state_errors``: the same, with the errors the forecaster made for the unknown days in
+  the week's own information state (known days, holiday week).
 
 Stale inputs are refused, never priced as fresh: ``value_week`` raises ``InputError``
 naming the days TSA has already published (``published_through``) that the actuals lack.
@@ -51,6 +51,7 @@ __all__ = [
     "resolve_hooks",
     "seed",
     "seed_distribution",
+    "state_errors",
     "value_week",
 ]
 
@@ -107,14 +108,13 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
     of the remaining days with weight ``w = 7P / R`` (multiplied into any weight a previous
     hook set). With all seven known the distribution collapses to the known average.
 
-    Which errors: when the history records information states, the errors of the unknown
-    days in this week's state (``len(known)`` known days, holiday week or not), so a
-    Friday is priced with what Friday forecasts actually missed by; otherwise (a history
-    without states) the Monday-open errors, the seed's, scaled to the unknown days.
+    The errors are the history's Monday-open (state 0) errors only — a history that
+    records states gives just those rows here, never a mix of states. Pricing each state
+    with its own errors instead is the ``state_errors`` hook; on the walk-forward
+    backtest the scaled Monday-open errors scored better at every state.
 
     Raises:
-        HookError: ``R ≤ 0``; ``dist`` is an explicit-outcome distribution; the history
-            has fewer than ``MIN_HISTORY`` errors for this state.
+        HookError: ``R ≤ 0``, or ``dist`` is an explicit-outcome distribution.
     """
     known = [ctx.known[d] for d in ctx.dates if d in ctx.known]
     known_sum = sum(known)
@@ -130,9 +130,31 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
         )
     if dist.outcomes is not None:
         raise HookError("realized_days needs an error distribution, got explicit outcomes")
+    return dist.reweighted(prediction=p, weight=dist.weight * (7 * p / remaining))
+
+
+def state_errors(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistribution:
+    """Like ``realized_days``, but with the errors of the week's own information state.
+
+    Uses the history's errors of the unknown days made with ``len(known)`` days known in a
+    week of the same holiday flag (``ErrorHistory.stratum``), weight ``7P / R``. Kept as an
+    option: on the 2023–2024 walk-forward it scored worse than ``realized_days`` (smaller
+    samples per state; see ``bench/forecast.py``).
+
+    Raises:
+        HookError: as ``realized_days``, or the history records no states or too few
+            errors for this one (the message names the minimum).
+    """
+    known = [ctx.known[d] for d in ctx.dates if d in ctx.known]
+    known_sum = sum(known)
+    if len(known) == len(ctx.dates):
+        average = known_sum / len(ctx.dates)
+        return OutcomeDistribution.from_outcomes([average], prediction=average)
+    p = ctx.prediction
+    remaining = 7 * p - known_sum
+    if not remaining > 0 or dist.outcomes is not None:
+        return realized_days(ctx, dist)  # raises the same HookError
     weight = dist.weight * (7 * p / remaining)
-    if not ctx.history.strata:
-        return dist.reweighted(prediction=p, weight=weight)
     try:
         errors = ctx.history.stratum(len(known), ctx.holiday)
     except ValueError as exc:
@@ -140,7 +162,9 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
     return OutcomeDistribution.from_sorted_errors(errors, prediction=p, weight=weight)
 
 
-BUILTIN_HOOKS: Final[Mapping[str, Hook]] = {"seed": seed, "realized_days": realized_days}
+BUILTIN_HOOKS: Final[Mapping[str, Hook]] = {
+    "seed": seed, "realized_days": realized_days, "state_errors": state_errors,
+}
 
 
 def load_hook(path: str) -> Hook:

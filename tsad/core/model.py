@@ -21,9 +21,9 @@ import math
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from heapq import merge
 from fractions import Fraction
 from functools import lru_cache
+from heapq import merge
 from typing import assert_never
 
 from tsad.core.market import Market, Outcome, StrikeType, Valuation

@@ -36,8 +36,8 @@ __all__ = [
     "event_ticker",
     "next_event_ticker",
     "parse_event_ticker",
-    "parse_now",
     "parse_market_ticker",
+    "parse_now",
     "series_for",
     "week_sunday",
 ]

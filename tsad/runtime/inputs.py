@@ -24,7 +24,8 @@ from datetime import date
 from pathlib import Path
 from typing import Final, TypeVar
 
-from tsad.core.model import ErrorHistory
+from tsad.core.holidays import is_holiday_week
+from tsad.core.model import MIN_HISTORY, ErrorHistory
 from tsad.errors import InputError
 
 
@@ -50,6 +51,9 @@ MAX_PASSENGERS: Final = 5_000_000
 
 HISTORY_ACTUAL: Final = "passengers_7_day_moving_average"
 HISTORY_PREDICTION: Final = "prediction"
+HISTORY_STATE: Final = "known_days"
+HISTORY_HOLIDAY: Final = "holiday"
+HISTORY_KNOWN_SUM: Final = "known_sum"
 
 _INT_RE: Final = re.compile(r"^[0-9]+(?:\.0*)?$")
 
@@ -291,29 +295,96 @@ def prediction_for(preds: Mapping[date, float], sunday: date, path: StrPath) -> 
 
 
 def parse_history_csv(text: str, name: str) -> ErrorHistory:
-    """Parse the seed's ``lagged_tsa_data.csv`` into an error history.
+    """Parse an error history: the seed's ``lagged_tsa_data.csv``, or one with states.
 
-    Uses the columns ``passengers_7_day_moving_average`` and ``prediction`` (others are
-    ignored). A row counts only when both are present: rows with an empty prediction (or,
-    for the newest rows, an outcome not known yet) are skipped.
+    Uses the columns ``passengers_7_day_moving_average`` (the week's realised average ``A``)
+    and ``prediction`` (``P``); others are ignored. A row counts only when both are present.
+
+    A history that records its information state (``tsad forecast --history-out``: columns
+    ``date`` = the week's Sunday, ``known_days``, ``holiday``, ``known_sum``) is split by
+    state, never mixed: state 0 rows give the Monday-open errors (what ``seed`` prices
+    with), and every row gives its state's error of the unknown days
+    ``(7A - S) / (7P - S) - 1`` (what ``realized_days`` prices each state with). Without a
+    ``holiday`` column the week's holiday flag is computed from its Sunday.
 
     Raises:
-        InputError: missing columns, malformed, NaN, negative or absurd values, or no
-            usable row.
+        InputError: missing columns, malformed, NaN, negative or absurd values, a bad state,
+            no state-0 row, or fewer than ``MIN_HISTORY`` Monday-open errors (the message
+            names the minimum).
     """
-    pairs = []
-    for row, fields in _csv_rows(text, name, (HISTORY_ACTUAL, HISTORY_PREDICTION)):
+    pairs: list[tuple[float, float]] = []
+    strata: dict[tuple[int, bool], list[float]] = {}
+    header = next(csv.reader(io.StringIO(text, newline="")), [])
+    stated = HISTORY_STATE in [h.strip() for h in header]
+    required = (HISTORY_ACTUAL, HISTORY_PREDICTION) + ((HISTORY_STATE,) if stated else ())
+    columns = [h.strip() for h in header]
+    optional = [c for c in ("date", HISTORY_HOLIDAY, HISTORY_KNOWN_SUM) if c in columns]
+    for row, fields in _csv_rows(text, name, required + tuple(optional)):
         actual_text, pred_text = fields[HISTORY_ACTUAL], fields[HISTORY_PREDICTION]
         if not pred_text.strip() or not actual_text.strip():
             continue
         actual = _parse_number(actual_text, _where(name, row, HISTORY_ACTUAL))
         prediction = _parse_number(pred_text, _where(name, row, HISTORY_PREDICTION))
-        pairs.append((actual, prediction))
+        if not stated:
+            pairs.append((actual, prediction))
+            continue
+        known, holiday, known_sum = _state_of(fields, name, row)
+        if known == 0:
+            pairs.append((actual, prediction))
+        rest = 7 * prediction - known_sum
+        if rest <= 0:
+            raise InputError(
+                f"{_where(name, row, HISTORY_KNOWN_SUM)}: known sum {known_sum} leaves no "
+                f"unknown days for prediction {prediction:g}"
+            )
+        strata.setdefault((known, holiday), []).append((7 * actual - known_sum) / rest - 1)
     if not pairs:
+        what = "known_days 0 rows" if stated else f"rows with both {HISTORY_ACTUAL!r} and"
         raise InputError(
-            f"{name}: no rows with both {HISTORY_ACTUAL!r} and {HISTORY_PREDICTION!r}"
+            f"{name}: no {what}{'' if stated else f' {HISTORY_PREDICTION!r}'}"
+            + (" (the Monday-open state every history needs)" if stated else "")
         )
-    return ErrorHistory.from_pairs(pairs)
+    if len(pairs) < MIN_HISTORY:
+        raise InputError(
+            f"{name}: {len(pairs)} Monday-open errors; at least {MIN_HISTORY} are needed "
+            "to price"
+        )
+    base = ErrorHistory.from_pairs(pairs)
+    return ErrorHistory(errors=base.errors, strata={k: tuple(v) for k, v in strata.items()})
+
+
+def _state_of(fields: Mapping[str, str], name: str, row: int) -> tuple[int, bool, float]:
+    """Read a stated history row's ``(known days, holiday week, known sum)``."""
+    text = fields[HISTORY_STATE].strip()
+    if text not in {str(k) for k in range(7)}:
+        raise InputError(f"{_where(name, row, HISTORY_STATE)}: {text!r} is not 0-6")
+    known = int(text)
+    if HISTORY_HOLIDAY in fields:
+        flag = fields[HISTORY_HOLIDAY].strip()
+        if flag not in ("0", "1"):
+            raise InputError(f"{_where(name, row, HISTORY_HOLIDAY)}: {flag!r} is not 0 or 1")
+        holiday = flag == "1"
+    elif "date" in fields:
+        sunday = _sunday_key(fields["date"], _where(name, row, "date"))
+        holiday = is_holiday_week(tuple(date.fromordinal(sunday.toordinal() - i)
+                                        for i in range(7)))
+    else:
+        raise InputError(f"{name} row 1: a stated history needs 'holiday' or 'date'")
+    known_sum = 0.0
+    if HISTORY_KNOWN_SUM in fields and fields[HISTORY_KNOWN_SUM].strip():
+        where = _where(name, row, HISTORY_KNOWN_SUM)
+        try:
+            known_sum = float(fields[HISTORY_KNOWN_SUM])
+        except ValueError:
+            raise InputError(f"{where}: {fields[HISTORY_KNOWN_SUM]!r} is not a number") from None
+        if not math.isfinite(known_sum) or known_sum < 0:
+            raise InputError(f"{where}: {known_sum!r} is not a non-negative number")
+    elif known:
+        raise InputError(
+            f"{_where(name, row, HISTORY_KNOWN_SUM)}: a row with {known} known days needs "
+            "the known days' sum"
+        )
+    return known, holiday, known_sum
 
 
 def load_history(path: StrPath) -> ErrorHistory:
