@@ -493,7 +493,7 @@ class Chaos:
             return None
         self.config.write_text(text)
         d.signal(signal.SIGHUP)
-        names = ("config.reloaded", "config.reload_rejected", "config.reload_refused")
+        names = ("config.reload_refused", "config.reloaded", "config.reload_rejected")
         got = await d.wait_for(*names, timeout=15.0)
         self.config.write_text(self.config_text)
         if got not in expected:

@@ -20,9 +20,6 @@ pytestmark = pytest.mark.timeout(240)
 SEED = 3
 
 
-@pytest.mark.xfail(reason="a reload changing exchange.client_order_prefix is applied, not "
-                          "refused: orders under two prefixes, SIGTERM leaves the old ones",
-                   strict=True)
 async def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     """~25 s of faults (each kind once, then seeded draws) and no invariant is ever violated.
 
