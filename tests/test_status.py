@@ -1,4 +1,4 @@
-"""`tsad status`: the running daemon answers over its control socket and agrees with the exchange."""
+"""`tsad status`: the running daemon answers on its control socket and agrees with the exchange."""
 
 from __future__ import annotations
 
