@@ -538,6 +538,29 @@ class MatchingEngine:
         self._match_and_rest(book, order, now)
         return order
 
+    def take(self, taker_user: str, order_id: str, count: int, *, now: datetime) -> BookOrder:
+        """Have ``taker_user`` take ``count`` of one resting order directly, at its price.
+
+        Returns the taker's (immediate-or-cancel) order.
+
+        Raises:
+            NotFound: unknown order, or not resting.
+        """
+        maker = self._orders.get(order_id)
+        if maker is None or maker.status is not OrderStatus.RESTING:
+            raise NotFound(f"order {order_id} is not resting", status=404, code="not_found")
+        side = BookSide.ASK if maker.side is BookSide.BID else BookSide.BID
+        count = min(count, maker.remaining)
+        taker = self._new_order(
+            taker_user, maker.ticker, side, maker.price, count, "", now, "immediate_or_cancel",
+            "taker_at_cross", False, False, "",
+        )
+        self._execute(self._books[maker.ticker], taker, maker, count, now)
+        taker.status = OrderStatus.EXECUTED
+        taker.updated = now
+        self._outbox.append(OrderChange(order=replace(taker)))
+        return taker
+
     def cancel_where(
         self, now: datetime, predicate: Callable[[BookOrder], bool]
     ) -> list[BookOrder]:

@@ -129,7 +129,8 @@ class OrderRoutes:
         try:
             group = self._v.groups.get(user, group_id)
         except NotFound:
-            raise ApiError(404, "not_found", "order group not found") from None
+            raise ApiError(400, "order_group_not_found", "order group not found",
+                           f"order group {group_id} not found") from None
         if group.triggered:
             raise ApiError(400, "order_group_triggered", "order group limit reached",
                            f"order group {group_id} is triggered; reset it to place orders")

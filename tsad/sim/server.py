@@ -34,7 +34,7 @@ from tsad.core.exchange import OrderbookLevels
 from tsad.core.market import Event, Market
 from tsad.core.money import PRICE_ONE
 from tsad.core.orders import BookSide, Order, OrderStatus
-from tsad.errors import ExchangeError
+from tsad.errors import ExchangeError, NotFound
 from tsad.sim.api import ApiError, error_response, set_user
 from tsad.sim.auth import TIERS, Gate
 from tsad.sim.faults import Chaos, Faults
@@ -274,8 +274,6 @@ class Emulator:
         Raises:
             NotFound: unknown market.
         """
-        from tsad.errors import NotFound
-
         if ticker not in self.venue.status:
             raise NotFound(f"unknown market {ticker}", status=404)
         self.venue.status[ticker] = status
@@ -326,16 +324,17 @@ class Emulator:
         self.venue.publish()
 
     def fill_outside(self, order_id: str, count: int | None = None) -> None:
-        """Have an outside trader take a user's resting order (``count`` of it, default all).
+        """Have an outside trader take ``count`` (default all) of a resting order directly,
+        whatever rests ahead of it (a fill the client did not cause).
 
-        Better-priced outside orders on the same side are taken first (price priority).
+        Raises:
+            NotFound: the order is not resting.
         """
-        target = next(o for o in self.engine.orders() if o.order_id == order_id)
-        if target.status is not OrderStatus.RESTING:
-            return
-        side = BookSide.ASK if target.side is BookSide.BID else BookSide.BID
-        self.add_order(target.ticker, side, target.price, count or target.remaining,
-                       time_in_force="immediate_or_cancel")
+        order = next((o for o in self.engine.orders() if o.order_id == order_id), None)
+        if order is None:
+            raise NotFound(f"unknown order {order_id}", status=404)
+        self.engine.take(OUTSIDE, order_id, count or order.remaining, now=self._clock.now())
+        self.venue.publish()
 
     def start_chaos(self, chaos: Chaos, seed: int = 0) -> None:
         """Inject faults at random (seeded): REST failures, applied-but-failed writes, 429
