@@ -289,7 +289,8 @@ def test_forecast_is_close_on_real_data(actuals: dict[date, int], week_end: date
 @pytest.mark.parametrize(
     ("actuals", "match"),
     [
-        ({date(2024, 1, 1) + timedelta(days=i): 2_000_000 for i in range(20)}, "no number for|published days"),
+        ({date(2024, 1, 1) + timedelta(days=i): 2_000_000 for i in range(20)},
+         "no number for|published days"),
         ({}, "nothing published"),
     ],
     ids=["no-analog", "empty"],

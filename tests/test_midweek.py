@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Mapping
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from tsad.core.midweek import (
     realized_days,
     resolve_hooks,
     seed,
+    value_week,
 )
 from tsad.core.model import ErrorHistory, OutcomeDistribution
 from tsad.core.tickers import event_dates
@@ -276,3 +277,19 @@ def test_named_hook_accepts_plain_functions() -> None:
 
     dist = apply_hooks(ctx(), [NamedHook(name="shift", hook=shift)])
     assert dist.outcomes == (P + 1,)
+
+
+def test_value_week_refuses_stale_actuals() -> None:
+    """Actuals through Thu 2026-11-19 used on Fri 2026-11-27 15:00 UTC: the valuation raises
+    InputError naming the published days the file lacks (the engine pulls its quotes)."""
+    from tsad.errors import InputError
+
+    stale = {date(2026, 11, 19) - timedelta(days=i): 2_400_000 for i in range(30)}
+    with pytest.raises(InputError, match="stale") as info:
+        value_week(EVENT, [], now=NOW, prediction=P, history=HISTORY, actuals=stale,
+                   hooks=resolve_hooks(["realized_days"]))
+    for day in ("2026-11-22", "2026-11-23", "2026-11-25"):
+        assert day in str(info.value)
+    fresh = {d: 2_400_000 for d in DATES[:4]} | stale | {date(2026, 11, 22): 2_400_000}
+    assert value_week(EVENT, [], now=NOW, prediction=P, history=HISTORY, actuals=fresh,
+                      hooks=resolve_hooks(["realized_days"])) == []

@@ -19,8 +19,10 @@ from tsad.core.tickers import (
     next_event_ticker,
     parse_event_ticker,
     parse_market_ticker,
+    parse_now,
     week_sunday,
 )
+from tsad.errors import InputError
 
 
 ET = ZoneInfo("America/New_York")
@@ -246,3 +248,31 @@ def test_current_event_contains_now(now: datetime) -> None:
     assert now < event_close_time(eid.sunday)
     assert now >= event_close_time(eid.sunday - timedelta(days=7))
     assert parse_event_ticker(event_ticker(eid.sunday)) == eid
+
+
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2026-08-28T11:00", datetime(2026, 8, 28, 15, 0, tzinfo=UTC)),  # EDT
+        ("2026-01-09T11:00:00", datetime(2026, 1, 9, 16, 0, tzinfo=UTC)),  # EST
+        ("2026-08-28T15:00Z", datetime(2026, 8, 28, 15, 0, tzinfo=UTC)),
+        ("2026-08-28T15:00+00:00", datetime(2026, 8, 28, 15, 0, tzinfo=UTC)),
+    ],
+    ids=["naive-edt", "naive-est", "z", "offset"],
+)
+def test_parse_now_reads_naive_times_as_new_york(text: str, utc: datetime) -> None:
+    """One parser for every command's --now: a time without a zone is New York time."""
+    assert parse_now(text) == utc
+
+
+def test_parse_now_rejects_garbage() -> None:
+    """A malformed --now is an InputError naming the option."""
+    with pytest.raises(InputError, match="--now"):
+        parse_now("yesterday")
+
+
+def test_forecast_and_quote_read_now_alike() -> None:
+    """`tsad forecast` and `tsad quote` parse the same --now text to the same instant."""
+    from tsad.commands import cli, forecast
+
+    assert cli._parse_now("2026-08-28T11:00") == forecast.parse_now("2026-08-28T11:00")

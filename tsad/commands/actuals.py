@@ -31,12 +31,14 @@ from tsad.errors import InputError, TsadError
 
 
 __all__ = [
+    "BACKFILL_YEARS",
     "BROWSER_USER_AGENT",
     "DEFAULT_URLS",
     "FetchError",
     "MergeResult",
     "Revision",
     "atomic_write_text",
+    "backfill_years",
     "cmd_fetch_actuals",
     "fetch_pages",
     "format_actuals_csv",
@@ -391,6 +393,30 @@ def fetch_pages(
     return pages
 
 
+#: Past years the forecaster and its 104-week error history need (analogs reach a year
+#: back from the oldest history week).
+BACKFILL_YEARS: Final = 3
+
+
+def _latest_year(pages: Sequence[tuple[str, str]]) -> int:
+    days = [d for url, html in pages for d in parse_passenger_volumes(html, source=url)]
+    return max(days).year
+
+
+def backfill_years(
+    existing: Mapping[date, int], latest: int, years: int, *, force: bool = False
+) -> list[int]:
+    """Return the archive years to fetch: each of the ``years`` before ``latest`` that the
+    CSV holds fewer than 360 days of (all of them when ``force``)."""
+    wanted = list(range(latest - years, latest))
+    if force:
+        return wanted
+    have: dict[int, int] = {}
+    for d in existing:
+        have[d.year] = have.get(d.year, 0) + 1
+    return [y for y in wanted if have.get(y, 0) < 360]
+
+
 def _summary_lines(out: Path, result: MergeResult, fetched: int) -> Iterable[str]:
     yield (
         f"{out}: {fetched} rows fetched, {len(result.added)} added, "
@@ -405,7 +431,9 @@ def cmd_fetch_actuals(args: argparse.Namespace) -> int:
     """Run ``tsad fetch-actuals``: fetch, parse, merge and atomically rewrite the CSV.
 
     Args:
-        args: parsed arguments (``out``, ``url``, ``timeout``, ``json``).
+        args: parsed arguments (``out``, ``url``, ``timeout``, ``json``,
+            ``backfill_years``, ``backfill``). A CSV missing any of the last
+            ``backfill_years`` years (a fresh install) gets them from the archive pages.
 
     Returns:
         0 on success; 1 on a fetch or parse failure (the file is left untouched).
@@ -415,7 +443,14 @@ def cmd_fetch_actuals(args: argparse.Namespace) -> int:
     try:
         existing = read_actuals(out, missing_ok=True)
         fetched: dict[date, int] = {}
-        for url, html in fetch_pages(urls, timeout_s=args.timeout):
+        pages = fetch_pages(urls, timeout_s=args.timeout)
+        latest = _latest_year(pages)
+        years = backfill_years(existing, latest, args.backfill_years, force=args.backfill)
+        if years:
+            base = urls[0].rstrip("/")
+            pages += fetch_pages([f"{base}/{y}" for y in years], timeout_s=args.timeout)
+            _log.info("actuals.backfill", years=years)
+        for url, html in pages:
             page = parse_passenger_volumes(html, source=url)
             for day, pax in page.items():
                 if day in fetched and fetched[day] != pax:
@@ -484,6 +519,15 @@ def register_fetch_actuals(sub: Any) -> argparse.ArgumentParser:
         "…/passenger-volumes/YYYY",
     )
     p.add_argument("--timeout", type=float, default=30.0, help="seconds per request")
+    p.add_argument(
+        "--backfill-years", type=int, default=BACKFILL_YEARS,
+        help="past years the CSV must hold; missing ones are fetched from the archive pages "
+        f"(first --url + /YYYY) on any run (default {BACKFILL_YEARS}; 0: never)",
+    )
+    p.add_argument(
+        "--backfill", action="store_true",
+        help="fetch every one of those archive years again, even if the CSV has them",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=cmd_fetch_actuals)
     return p
