@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 
 from tsad.core.model import MIN_HISTORY
-
 from tsad.errors import InputError
 from tsad.runtime.inputs import (
     MAX_PASSENGERS,
