@@ -72,8 +72,9 @@ def _openapi_to_jsonschema(node: Any, *, strict: bool, in_all_of: bool = False) 
 
 
 def _load(path: Path) -> dict[str, Any]:
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     with path.open(encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
+        doc = yaml.load(f, Loader=loader)  # a safe loader (C if available)
     assert isinstance(doc, dict)
     return doc
 
@@ -242,6 +243,18 @@ class AsyncApi:
         return found
 
 
+@functools.cache
+def openapi(*, strict: bool = True) -> OpenApi:
+    """Return the (shared, read-only) REST validator."""
+    return OpenApi(strict=strict)
+
+
+@functools.cache
+def asyncapi(*, strict: bool = True) -> AsyncApi:
+    """Return the (shared, read-only) websocket validator."""
+    return AsyncApi(strict=strict)
+
+
 def _close_objects(node: Any) -> Any:
     """Set ``additionalProperties: false`` on JSON-Schema objects that list their properties."""
     if isinstance(node, list):
@@ -256,4 +269,7 @@ def _close_objects(node: Any) -> Any:
     return out
 
 
-__all__ = ["ASYNCAPI", "BASE_SPEC", "DATA", "FRAGMENTS", "AsyncApi", "OpenApi", "Operation"]
+__all__ = [
+    "ASYNCAPI", "BASE_SPEC", "DATA", "FRAGMENTS", "AsyncApi", "OpenApi", "Operation", "asyncapi",
+    "openapi",
+]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.conftest import public_pem
-from tests.kalshi_schema import OpenApi
+from tests.kalshi_schema import openapi
 from tests.spec_client import SpecClient
 from tsad.core.money import format_price
 from tsad.core.orders import BookSide
@@ -29,7 +29,7 @@ async def sim(rsa_key, key_id) -> AsyncIterator[Emulator]:
 @pytest.fixture
 async def api(sim: Emulator, rsa_key, key_id) -> AsyncIterator[SpecClient]:
     async with httpx.AsyncClient(timeout=10) as http:
-        yield SpecClient(http, Signer(key_id, rsa_key), sim.rest_url, OpenApi())
+        yield SpecClient(http, Signer(key_id, rsa_key), sim.rest_url, openapi())
 
 
 def low_bid(sim: Emulator, ticker: str, coid: str, gid: str, count: str = "2.00") -> dict:

@@ -9,18 +9,13 @@ import httpx
 import pytest
 
 from tests.conftest import public_pem
-from tests.kalshi_schema import OpenApi
+from tests.kalshi_schema import openapi
 from tests.spec_client import SpecClient
 from tsad.core.money import PRICE_ONE, format_count, format_price, parse_count, parse_price
 from tsad.core.orders import BookSide
 from tsad.kalshi.signing import Signer
 from tsad.sim import Emulator
 from tsad.sim.matching import taker_fee
-
-
-@pytest.fixture(scope="module")
-def openapi() -> OpenApi:
-    return OpenApi()
 
 
 @pytest.fixture
@@ -32,9 +27,9 @@ async def sim(rsa_key, key_id) -> AsyncIterator[Emulator]:
 
 
 @pytest.fixture
-async def api(sim: Emulator, rsa_key, key_id, openapi) -> AsyncIterator[SpecClient]:
+async def api(sim: Emulator, rsa_key, key_id) -> AsyncIterator[SpecClient]:
     async with httpx.AsyncClient(timeout=10) as http:
-        yield SpecClient(http, Signer(key_id, rsa_key), sim.rest_url, openapi)
+        yield SpecClient(http, Signer(key_id, rsa_key), sim.rest_url, openapi())
 
 
 def mid_ticker(sim: Emulator) -> str:

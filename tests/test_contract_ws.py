@@ -15,7 +15,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import public_pem
-from tests.kalshi_schema import AsyncApi, OpenApi
+from tests.kalshi_schema import AsyncApi, asyncapi, openapi
 from tests.spec_client import SpecClient
 from tsad.clock import SystemClock
 from tsad.core.money import format_count, format_price, parse_count
@@ -89,9 +89,9 @@ async def test_every_channel_conforms_message_by_message(sim: Emulator, rsa_key,
     headers = signer.headers("GET", urlsplit(sim.ws_url).path, SystemClock().time_ms())
     t = mid_ticker(sim)
     other = next(m.ticker for m in sim.event.markets if m.ticker != t)
-    ws = WsSession(await connect(sim.ws_url, additional_headers=headers), AsyncApi())
+    ws = WsSession(await connect(sim.ws_url, additional_headers=headers), asyncapi())
     async with httpx.AsyncClient(timeout=10) as http:
-        api = SpecClient(http, signer, sim.rest_url, OpenApi())
+        api = SpecClient(http, signer, sim.rest_url, openapi())
         try:
             await ws.send({"id": 1, "cmd": "subscribe", "params": {
                 "channels": CHANNELS, "market_tickers": [t]}})
