@@ -28,19 +28,22 @@ pytestmark = pytest.mark.timeout(120)
 class Daemon:
     """A `tsad run` subprocess whose JSON log lines are collected as they arrive."""
 
-    def __init__(self, config: Path) -> None:
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None,
+                 preexec_fn=None) -> None:
         self.config = config
+        self.env = env or {}
+        self.preexec_fn = preexec_fn
         self.lines: list[dict[str, object]] = []
         self.raw: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
         self._reader: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tsad", "run", "--config", str(self.config),
             stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-            cwd=self.config.parent,
+            cwd=self.config.parent, preexec_fn=self.preexec_fn,
         )
         self._reader = asyncio.create_task(self._read())
 
@@ -383,7 +386,8 @@ async def test_paper_mode_main_job(tmp_path):
 
 
 async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_factory):
-    """READY=1 after startup, RELOADING=1/READY=1 on SIGHUP, WATCHDOG=1, STOPPING=1 on SIGTERM."""
+    """READY=1 after startup, RELOADING=1/READY=1 on SIGHUP, WATCHDOG=1, STOPPING=1 on SIGTERM,
+    and STATUS= refreshed as the state changes."""
     import socket
 
     sock_path = tmp_path_factory.mktemp("notify") / "notify.sock"
@@ -419,6 +423,8 @@ async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_fact
         drain()
         sock.close()
     text = "\n".join(messages)
+    statuses = {line for m in messages for line in m.splitlines() if line.startswith("STATUS=")}
+    assert len(statuses) >= 3, statuses  # starting, running (engine status), stopping
     assert "READY=1" in messages[0] or any(m.startswith("READY=1") for m in messages)
     assert "WATCHDOG=1" in text
     reload_at = next(i for i, m in enumerate(messages) if "RELOADING=1" in m)
@@ -427,8 +433,9 @@ async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_fact
     assert "STOPPING=1" in messages[-1] or any("STOPPING=1" in m for m in messages[reload_at:])
 
 
-async def test_sigterm_during_startup_exits_promptly(workdir, sim, key_id, key_file):
-    """With the exchange unreachable, SIGTERM during startup's retries exits 0 at once."""
+async def test_sigterm_during_startup_unreachable_exits_nonzero(workdir, sim, key_id, key_file):
+    """With the exchange unreachable, SIGTERM during startup's retries ends within the stop
+    budget, non-zero: nothing can confirm that no order of ours rests."""
     import socket
 
     with socket.socket() as s:
@@ -436,20 +443,50 @@ async def test_sigterm_during_startup_exits_promptly(workdir, sim, key_id, key_f
         port = s.getsockname()[1]
     cfg = write_config(workdir, sim, key_id, key_file)
     text = cfg.read_text().replace(sim.rest_url, f"http://127.0.0.1:{port}/trade-api/v2")
-    cfg.write_text(text)
+    cfg.write_text(text.replace('log_level = "info"', 'log_level = "info"\nstop_timeout = 3.0'))
     d = Daemon(cfg)
     await d.start()
     try:
         await d.wait_for("rest.retry", timeout=20)
         d.signal(signal.SIGTERM)
-        assert await d.wait_exit(timeout=10) == 0
-        assert d.events("daemon.stopped")
+        assert await d.wait_exit(timeout=20) == 1
+        (line,) = d.events("daemon.stop_unconfirmed")
+        assert line["level"] == "error" and line["during"] == "startup"
     finally:
         await d.kill()
 
 
-async def test_waits_alive_for_an_unlisted_event(workdir, sim, key_id, key_file):
-    """Started before its week is listed, the daemon waits (no crash loop) and then quotes."""
+class NotifySocket:
+    """A datagram socket standing in for systemd's notify socket."""
+
+    def __init__(self, path: Path) -> None:
+        import socket
+
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.setblocking(False)
+        self.messages: list[str] = []
+
+    def env(self, watchdog_usec: int = 1_000_000) -> dict[str, str]:
+        return {"NOTIFY_SOCKET": str(self.path), "WATCHDOG_USEC": str(watchdog_usec)}
+
+    def drain(self) -> list[str]:
+        while True:
+            try:
+                self.messages.append(self.sock.recv(4096).decode())
+            except BlockingIOError:
+                return self.messages
+
+    def close(self) -> None:
+        self.drain()
+        self.sock.close()
+
+
+async def test_waits_alive_for_an_unlisted_event(workdir, sim, key_id, key_file,
+                                                 tmp_path_factory):
+    """Started before its week is listed, the daemon waits (no crash loop, the watchdog fed)
+    and then quotes."""
     from datetime import timedelta
 
     from tsad.core import tickers
@@ -463,11 +500,16 @@ async def test_waits_alive_for_an_unlisted_event(workdir, sim, key_id, key_file)
     cfg = write_config(workdir, sim, key_id, key_file)
     cfg.write_text(cfg.read_text().replace('series = "KXTSAW"',
                                            f'series = "KXTSAW"\nevent = "{later}"'))
-    d = Daemon(cfg)
+    notify = NotifySocket(tmp_path_factory.mktemp("notify") / "notify.sock")
+    d = Daemon(cfg, env=notify.env())
     await d.start()
     try:
         await d.wait_for("event.not_listed", timeout=20)
+        async with asyncio.timeout(10):
+            while sum("WATCHDOG=1" in m for m in notify.drain()) < 3:
+                await asyncio.sleep(0.1)
         assert d.proc is not None and d.proc.returncode is None
+        assert any("waiting for the event" in m for m in notify.messages)
         sim.add_week(sunday)
         await d.wait_for("daemon.ready", timeout=30)
         await d.wait_for("order.created", timeout=20)
@@ -476,6 +518,7 @@ async def test_waits_alive_for_an_unlisted_event(workdir, sim, key_id, key_file)
         assert await d.wait_exit() == 0
     finally:
         await d.kill()
+        notify.close()
 
 
 async def test_market_that_opens_later_gets_quoted(workdir, sim, key_id, key_file):

@@ -29,7 +29,8 @@ class TtyStream(io.StringIO):
 def _restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = list(root.handlers), root.level
-    quiet = {n: logging.getLogger(n).level for n in ("httpx", "httpcore")}
+    quiet = {n: logging.getLogger(n).level
+             for n in ("httpx", "httpcore", "hpack", "websockets", "websockets.client")}
     yield
     for h in list(root.handlers):
         if h not in handlers:
@@ -205,3 +206,26 @@ def test_redact_is_a_plain_processor() -> None:
     """redact works on a bare event dict, as any structlog processor."""
     got = redact(None, "info", {"event": "x", "key_id": "k", "n": 1})
     assert got == {"event": "x", "key_id": REDACTED, "n": 1}
+
+
+def test_header_dumps_are_held_back_and_redacted_at_debug():
+    """At debug, websockets and httpx stay at WARNING; a header dump that gets through anyway
+    (a library logger forced to DEBUG) shows names, never values; nor does a registered key id."""
+    from tsad.runtime.logs import register_secret
+
+    out = io.StringIO()
+    configure_logging("debug", json=True, stream=out, cache=False)
+    for name in ("websockets", "httpx", "httpcore"):
+        assert logging.getLogger(name).getEffectiveLevel() == logging.WARNING
+    ws = logging.getLogger("websockets.client")
+    ws.setLevel(logging.DEBUG)
+    ws.debug("> %s: %s", "KALSHI-ACCESS-SIGNATURE", "c2lnbmF0dXJlLXZhbHVl==")
+    ws.debug("> %s: %s", "KALSHI-ACCESS-KEY", "0f1e2d3c-key")
+    ws.debug("headers %r", [(b"KALSHI-ACCESS-SIGNATURE", b"YWJjZGVm")])
+    register_secret("0f1e2d3c-key")
+    structlog.get_logger("tsad.x").info("startup", note="key 0f1e2d3c-key in use")
+    text = out.getvalue()
+    assert "c2lnbmF0dXJlLXZhbHVl" not in text and "YWJjZGVm" not in text
+    assert "0f1e2d3c-key" not in text
+    assert text.count(REDACTED) == 4
+    assert "KALSHI-ACCESS-SIGNATURE" in text

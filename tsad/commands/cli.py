@@ -8,9 +8,8 @@ any moment of ``tsad run``'s startup is recorded and acted on, never fatal.
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
-from tsad.runtime.signals import EARLY
+from tsad.runtime.signals import EARLY, TYPE_CHECKING
 
 
 if TYPE_CHECKING:

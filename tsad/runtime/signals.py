@@ -13,12 +13,16 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable
-from types import FrameType
-from typing import Any
 
 
-__all__ = ["EARLY", "STOP_SIGNALS", "EarlySignals"]
+TYPE_CHECKING = False  # not typing.TYPE_CHECKING: importing typing costs milliseconds here
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import FrameType
+    from typing import Any
+
+
+__all__ = ["EARLY", "STOP_SIGNALS", "TYPE_CHECKING", "EarlySignals"]
 
 STOP_SIGNALS: tuple[signal.Signals, ...] = (signal.SIGTERM, signal.SIGINT)
 _ALL = (*STOP_SIGNALS, signal.SIGHUP)
