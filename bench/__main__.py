@@ -15,7 +15,7 @@ from bench.harness import Figure, machine, quiet_logs, render
 
 __all__ = ["FIGURES", "main"]
 
-FIGURES = ("fair_value", "reaction", "throughput", "economy", "soak", "startup")
+FIGURES = ("fair_value", "reaction", "throughput", "economy", "soak", "startup", "backtest")
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 

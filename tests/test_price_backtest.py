@@ -163,3 +163,23 @@ async def test_fetch_history_both_partitions_and_resume(tmp_path: Path) -> None:
                           load_weeks(out, date(2024, 9, 1), date(2024, 9, 22)))
     assert [w.event_ticker for w in result.weeks] == [w.event_ticker for w in hist.weeks]
     assert all(w.skipped is None and w.market_hours > 0 for w in result.weeks)
+
+
+def test_cli_backtest_prices_json(tmp_path: Path, capsys) -> None:
+    """`tsad backtest --prices DIR … --json` prints total.pnl_dollars and contracts_filled
+    as decimal strings, with one row per week."""
+    prices = _hand_week(tmp_path)
+    cfg = _config(tmp_path)
+    rc = cli.main(["backtest", "--prices", str(prices), "--config", str(cfg),
+                   "--start", "2024-09-01", "--end", "2024-09-30", "--json"])
+    assert rc == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["total"]["pnl_dollars"] == "9.4500"
+    assert data["total"]["contracts_filled"] == "15.00"
+    assert [w["event_ticker"] for w in data["weeks"]] == [EVENT]
+    rc = cli.main(["backtest", "--prices", str(prices), "--config", str(cfg),
+                   "--start", "2024-09-01", "--end", "2024-09-30", "--ignore-book"])
+    assert rc == 0 and "total pnl 9.4500" in capsys.readouterr().out
+    assert cli.main(["backtest", "--prices", str(tmp_path / "none"), "--config", str(cfg),
+                     "--start", "2024-09-01", "--end", "2024-09-30"]) == 1
+    assert "no markets/ directory" in capsys.readouterr().err

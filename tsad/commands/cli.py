@@ -268,8 +268,9 @@ def _parser(*, optional: bool = True) -> argparse.ArgumentParser:
 
 def _register_optional(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Register the operator commands that live in their own modules."""
-    from tsad.commands import actuals, alert, backtest, forecast, init, report, status
+    from tsad.commands import actuals, alert, archive, backtest, forecast, init, report, status
 
+    archive.register_fetch_history(sub)
     forecast.register_forecast(sub)
     backtest.register_backtest(sub)
     actuals.register_fetch_actuals(sub)
@@ -300,6 +301,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _dispatch(argv: list[str]) -> int:
     if argv[:1] == ["sim"]:
         return _cmd_sim(argv[1:])
+    if argv[:1] == ["backtest"] and any(a.split("=")[0] == "--prices" for a in argv):
+        from tsad.commands import replay  # the price backtest (the forecast one has --actuals)
+
+        return replay.main(argv[1:])
     parser = _parser(optional=not (argv and argv[0] in _CORE))
     args = parser.parse_args(argv)
     if args.command is None:

@@ -68,6 +68,7 @@ __all__ = [
     "cmd_price_backtest",
     "hour_quotes",
     "load_weeks",
+    "main",
     "replay_week",
     "run_backtest",
 ]
@@ -495,3 +496,11 @@ def cmd_price_backtest(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(render_text(result))
     return 0
+
+
+def main(argv: Sequence[str]) -> int:
+    """Parse ``tsad backtest --prices …`` arguments (without the command word) and run it."""
+    p = argparse.ArgumentParser(
+        prog="tsad backtest", description="Replay settled weeks hour by hour (price backtest).")
+    add_price_arguments(p)
+    return cmd_price_backtest(p.parse_args(list(argv)))
