@@ -519,3 +519,89 @@ async def test_fair_drift_moves_the_market_centre():
         assert sim.fair_center != before_center
         assert sim.fair != before
         assert all(0 <= v <= 1 for v in sim.fair.values())
+
+
+@pytest.mark.parametrize("exchange", [False, True], ids=["trading-pause", "exchange-pause"])
+async def test_pause_cancels_only_cancel_order_on_pause(sim, http, signer, key_id, exchange):
+    """A pause cancels the orders created with cancel_order_on_pause, and only those."""
+    t = mid_ticker(sim)
+    for coid, flag in (("keep", False), ("pause-cancel", True)):
+        r = await call(http, signer, sim, "POST", "/portfolio/events/orders",
+                       json=order_body(t, client_order_id=coid, cancel_order_on_pause=flag))
+        assert r.status_code == 201
+    if exchange:
+        sim.set_exchange_active(False)
+    else:
+        sim.pause()
+    assert [o.client_order_id for o in sim.resting_orders(key_id)] == ["keep"]
+    sim.resume()
+    r = await call(http, signer, sim, "GET", "/portfolio/orders?status=canceled")
+    assert [o["client_order_id"] for o in r.json()["orders"]] == ["pause-cancel"]
+
+
+async def exchange_ids(sim: Emulator, http, signer) -> list[str]:
+    t = mid_ticker(sim)
+    ask = sim.engine.best(t, BookSide.ASK)
+    assert ask is not None
+    r = await call(http, signer, sim, "POST", "/portfolio/events/orders",
+                   json=order_body(t, price=f"{ask / PRICE_ONE:.4f}", post_only=False))
+    fills = await call(http, signer, sim, "GET", "/portfolio/fills")
+    return [r.json()["order_id"], *(f["trade_id"] for f in fills.json()["fills"])]
+
+
+@pytest.mark.parametrize("nonce", [None, 7], ids=["random-nonce", "fixed-nonce"])
+async def test_exchange_ids_never_repeat_across_instances(rsa_key, key_id, signer, http, nonce):
+    """Two runs with the same seed give different order and trade ids (a journal keeps
+    each trade id once), unless the caller fixes the nonce for repeatable ids."""
+    runs = []
+    for _ in range(2):
+        async with Emulator(seed=0, id_nonce=nonce) as sim:
+            sim.register_key(key_id, public_pem(rsa_key))
+            runs.append(await exchange_ids(sim, http, signer))
+    assert all(len(r) == 2 for r in runs)
+    if nonce is None:
+        assert not set(runs[0]) & set(runs[1])
+    else:
+        assert runs[0] == runs[1]
+
+
+async def test_fail_after_apply_applies_the_write(sim, http, signer, key_id):
+    """An applied-but-failed write answers 503 and yet the order rests."""
+    sim.faults.fail_after_apply(1)
+    r = await call(http, signer, sim, "POST", "/portfolio/events/orders",
+                   json=order_body(mid_ticker(sim), client_order_id="lost-answer"))
+    assert r.status_code == 503 and r.json()["error"]["code"] == "internal_error"
+    assert [o.client_order_id for o in sim.resting_orders(key_id)] == ["lost-answer"]
+    again = await call(http, signer, sim, "POST", "/portfolio/events/orders",
+                       json=order_body(mid_ticker(sim), client_order_id="lost-answer"))
+    assert again.status_code == 409
+
+
+async def chaos_statuses(rsa_key, key_id, signer, http, seed: int) -> list[int]:
+    from tsad.sim.faults import Chaos
+
+    async with Emulator(seed=0, tier="prestige") as sim:
+        sim.register_key(key_id, public_pem(rsa_key))
+        sim.faults.start_chaos(Chaos(fail=0.2, applied_fail=0.2, burst_429=0.1), seed)
+        out = []
+        for i in range(30):
+            r = await call(http, signer, sim, "POST", "/portfolio/events/orders",
+                           json=order_body(mid_ticker(sim), client_order_id=f"c{i}"))
+            out.append(r.status_code)
+        applied = {o.client_order_id for o in sim.resting_orders(key_id)}
+        by_status: dict[int, set[str]] = {}
+        for i, status in enumerate(out):
+            by_status.setdefault(status, set()).add(f"c{i}")
+        assert by_status[201] <= applied and not by_status.get(429, set()) & applied
+        assert applied <= by_status[201] | by_status.get(503, set())
+        assert sim.faults.injected["applied_fail"] == len(by_status.get(503, set()) & applied)
+        return out
+
+
+async def test_chaos_is_seeded(rsa_key, key_id, signer, http):
+    """Chaos draws 5xx, applied-but-503 and 429 bursts; a seed repeats the same run."""
+    a = await chaos_statuses(rsa_key, key_id, signer, http, 1)
+    b = await chaos_statuses(rsa_key, key_id, signer, http, 1)
+    c = await chaos_statuses(rsa_key, key_id, signer, http, 2)
+    assert a == b and a != c
+    assert {201, 429, 503} <= set(a)
