@@ -314,3 +314,19 @@ def test_unreachable_exchange_is_skipped(tmp_path: Path, journal_path: Path) -> 
     assert rc == 0
     assert "Exchange: not reachable" in text and "Markets (3)" in text
     assert "kid-123" not in text
+
+
+def test_paper_stop_summary(tmp_path: Path) -> None:
+    """The paper run's stop summary counts this run's fills and shows positions and PnL."""
+    from tsad.runtime.paper import stop_summary
+
+    with Journal.open(tmp_path / "j.db") as j:
+        for f in [*_fills(T, (BID, 4000, 1000, 7000), (ASK, 5500, 400, 3000))]:
+            j.record_fill(f, true_value=F(1, 2))
+        j.record_marks([Mark(ticker=T, mid=5000, fair=F(3, 5))])
+        text = stop_summary(j, since=T0 + timedelta(seconds=30))
+    lines = text.splitlines()
+    assert lines[0] == "paper summary: 1 fills this run (4.00 contracts), 2 in the journal"
+    assert lines[1].startswith(f"  {T}: position 6.00, realized 0.5900")
+    assert lines[2] == ("  PnL: realized 0.5900 (fees 0.0100), unrealized at mid 0.6000, "
+                        "at true value 1.2000")

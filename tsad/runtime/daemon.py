@@ -324,8 +324,14 @@ class _Daemon:
         feed = Feed(ep.ws_url, ep.signer, list(engine.markets), self.queue, self.clock,
                     stale_after=cfg.daemon.stale_market_seconds)
         feeds.append(feed)
+        started = self.clock.now()
         await self._operate(engine, feed, scope)
-        return await self._finish(during="run")
+        rc = await self._finish(during="run")
+        if cfg.exchange.environment == "paper":  # the paper run's fills, positions and PnL
+            from tsad.runtime.paper import stop_summary
+
+            print(stop_summary(journal, since=started), flush=True)
+        return rc
 
     async def _start(self, engine: Engine) -> bool:
         """Start the engine unless a stop comes first; False when it did."""

@@ -1,4 +1,4 @@
-"""Paper trading: the embedded emulator, a throwaway key, and synthetic forecaster files."""
+"""Paper trading: the embedded emulator, a throwaway key, synthetic inputs and the run summary."""
 
 from __future__ import annotations
 
@@ -14,8 +14,12 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tsad.core import tickers
+from tsad.core.money import format_count, format_money
+from tsad.core.orders import Fill
+from tsad.core.pnl import market_pnl
 from tsad.kalshi.signing import Signer
 from tsad.runtime.config import Config
+from tsad.runtime.journal import Journal
 
 
 __all__ = [
@@ -23,6 +27,7 @@ __all__ = [
     "TRADER_RATE",
     "PaperKey",
     "new_key",
+    "stop_summary",
     "with_paper_paths",
     "write_paper_inputs",
 ]
@@ -113,3 +118,42 @@ def write_paper_inputs(
             lines.append(f"{date.fromordinal(start.toordinal() + i).isoformat()},{actual},{pred}")
         _atomic_write(history_path, "\n".join(lines) + "\n")
         log.info("paper.history_written", path=str(history_path), rows=_PAPER_HISTORY_ROWS)
+
+
+def _dollars(amount: int) -> str:
+    return format_money(amount, 4) if amount % 100 == 0 else format_money(amount, 6)
+
+
+def stop_summary(journal: Journal, *, since: datetime | None = None) -> str:
+    """Return the paper run's summary: fills, positions and PnL (fees, mid, true value).
+
+    Args:
+        journal: the run's journal (marks, settlements and fills as the daemon recorded).
+        since: count only fills from this instant on (this run's); positions and PnL are
+            over the whole journal, as ``tsad report`` shows them.
+    """
+    fills = journal.fills()
+    fair_at = journal.fill_true_values()
+    settled = {st.ticker: st.value for st in journal.settlements()}
+    marks = journal.marks()
+    by_market: dict[str, list[Fill]] = {}
+    for f in fills:
+        by_market.setdefault(f.ticker, []).append(f)
+    run = [f for f in fills if since is None or (f.ts is not None and f.ts >= since)]
+    lines = [f"paper summary: {len(run)} fills this run "
+             f"({format_count(sum(f.count for f in run))} contracts), {len(fills)} in the journal"]
+    realized = fees = mid = fair = 0
+    for ticker, fs in sorted(by_market.items()):
+        mark = marks.get(ticker)
+        p = market_pnl(ticker, fs, settlement=settled.get(ticker),
+                       mid=None if mark is None else mark.mid,
+                       fair=None if mark is None else mark.fair, fair_at_fill=fair_at)
+        realized, fees = realized + p.realized, fees + p.fees
+        mid += p.unrealized_mid or 0
+        fair += p.unrealized_fair or 0
+        if p.position:
+            lines.append(f"  {ticker}: position {format_count(p.position)}, realized "
+                         f"{_dollars(p.realized)}, edge {_dollars(p.edge)}")
+    lines.append(f"  PnL: realized {_dollars(realized)} (fees {_dollars(fees)}), unrealized "
+                 f"at mid {_dollars(mid)}, at true value {_dollars(fair)}")
+    return "\n".join(lines)
