@@ -42,7 +42,10 @@ def _directives() -> dict[tuple[str, str], list[str]]:
         pytest.param("Service", "RestartSec", "5s", id="restart-sec"),
         pytest.param("Service", "RestartPreventExitStatus", "78", id="ex-config"),
         pytest.param("Service", "WatchdogSec", "30s", id="watchdog"),
-        pytest.param("Service", "TimeoutStopSec", "60s", id="stop-timeout"),
+        pytest.param("Service", "TimeoutStopSec", "45s", id="stop-timeout"),
+        pytest.param("Service", "ExecStopPost",
+                     "/usr/bin/env CREDENTIALS_DIRECTORY=%d /opt/tsad/venv/bin/tsad cancel-all "
+                     "--config /etc/tsad/config.toml --timeout 20", id="last-resort-cancel"),
         pytest.param("Service", "User", "tsad", id="user"),
         pytest.param("Service", "Group", "tsad", id="group"),
         pytest.param("Service", "LoadCredential", "kalshi-key.pem:/etc/tsad/kalshi-key.pem",
@@ -103,3 +106,16 @@ def test_verify_is_clean_but_for_the_missing_binary() -> None:
     assert complaints == []
     if Path("/opt/tsad/venv/bin/tsad").exists():
         assert proc.returncode == 0
+
+
+def test_stop_budget_fits_the_unit() -> None:
+    """The daemon's stop budget (stop_timeout) and the last-resort cancel-all each fit
+    within TimeoutStopSec, so systemd never SIGKILLs a stop that is still cancelling."""
+    from tsad.runtime.config import load_config
+
+    (stop,) = _directives()[("Service", "TimeoutStopSec")]
+    budget = float(stop.removesuffix("s"))
+    shipped = load_config(UNIT.parent.parent / "config.toml")
+    assert shipped.daemon.stop_timeout + 5 <= budget
+    (post,) = _directives()[("Service", "ExecStopPost")]
+    assert float(post.rsplit("--timeout", 1)[1]) + 5 <= budget
