@@ -330,3 +330,63 @@ def test_paper_stop_summary(tmp_path: Path) -> None:
     assert lines[1].startswith(f"  {T}: position 6.00, realized 0.5900")
     assert lines[2] == ("  PnL: realized 0.5900 (fees 0.0100), unrealized at mid 0.6000, "
                         "at true value 1.2000")
+
+
+async def test_realized_equals_exchange_cash_through_settlement(sim, rsa_key, key_id,
+                                                                tmp_path: Path) -> None:
+    """Outside traders fill our orders on two markets (maker fills, and one taker fill that
+    pays a fee), then one market settles YES and the other NO: the report's realized PnL,
+    from the exchange's own fills and results, equals the account's cash change exactly."""
+    from tsad.clock import SystemClock
+    from tsad.core.orders import OrderRequest
+    from tsad.kalshi.budget import Budget
+    from tsad.kalshi.history import HistoryReader
+    from tsad.kalshi.rest import KalshiClient
+    from tsad.kalshi.signing import Signer
+
+    picks = []
+    for m in sim.event.markets:
+        levels = sim.book_levels(m.ticker)
+        bid = max((p for p, c in levels.yes if c > 0), default=None)
+        best_no = max((p for p, c in levels.no if c > 0), default=None)
+        if bid is not None and best_no is not None and 10_000 - best_no - bid >= 200:
+            picks.append((m.ticker, bid, 10_000 - best_no))
+    (yes_t, yes_bid, yes_ask), (no_t, _, no_ask) = picks[0], picks[1]
+    before = sim.balance(key_id)
+    client = KalshiClient(rest_url=sim.rest_url, signer=Signer(key_id, rsa_key),
+                          clock=SystemClock())
+    try:
+        await client.create_order(OrderRequest(ticker=yes_t, side=BID, price=yes_bid + 100,
+                                               count=1000, client_order_id="tsad-t-1"))
+        await client.create_order(OrderRequest(ticker=no_t, side=ASK, price=no_ask - 100,
+                                               count=700, client_order_id="tsad-t-2"))
+        sim.add_order(yes_t, ASK, yes_bid + 100, 1000)  # outside sells into our bid
+        sim.add_order(no_t, BID, no_ask - 100, 300)     # outside buys part of our ask
+        # We take the outside ask ourselves (a taker fill pays the fee).
+        await client.create_order(OrderRequest(
+            ticker=yes_t, side=BID, price=yes_ask, count=300, client_order_id="tsad-t-3",
+            post_only=False, time_in_force="immediate_or_cancel"))
+        fills = await client.list_fills()
+    finally:
+        await client.aclose()
+    assert any(f.fee > 0 for f in fills) and {f.ticker for f in fills} == {yes_t, no_t}
+    sim.settle(yes_t, 1)
+    sim.settle(no_t, 0)
+    reader = HistoryReader(sim.rest_url, budget=Budget("basic"))
+    try:
+        results = {t: (await reader.get(f"/markets/{t}"))["market"] for t in (yes_t, no_t)}
+    finally:
+        await reader.aclose()
+    path = tmp_path / "j.db"
+    with Journal.open(path) as j:
+        for f in fills:
+            j.record_fill(f)
+        for t, m in results.items():
+            j.record_settlement(Settlement(ticker=t, result=m["result"],
+                                           value=settlement_value(m["result"]),
+                                           source="exchange"))
+        report = build_report(j)
+    cash = sim.balance(key_id) - before
+    assert report.totals.realized == cash
+    assert {m.ticker: m.result for m in report.markets} == {yes_t: "yes", no_t: "no"}
+    assert all(m.pnl.position == 0 for m in report.markets)
