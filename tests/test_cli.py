@@ -167,5 +167,82 @@ async def test_cancel_all_cancels_only_ours(tmp_path, sim, key_id, key_file):
     )
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 0, err
-    assert json.loads(out) == {"cancelled": 1}
+    assert json.loads(out) == {"cancelled": 1, "confirmed": True, "remaining": 0}
     assert [o.client_order_id for o in sim.resting_orders(user=key_id)] == ["manual-1"]
+    # When nothing can be confirmed (every request 503), it says so and exits non-zero.
+    sim.faults.fail_next(1_000_000, status=503)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tsad", "cancel-all", "--config", str(cfg), "--timeout", "2",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 1
+    assert json.loads(out)["confirmed"] is False and b"could not confirm" in err
+
+
+def _demo_config(tmp_path, key_file, extra: str = "") -> Path:
+    cfg = tmp_path / "config.toml"
+    cfg.write_text(
+        f'[exchange]\nenvironment = "demo"\nkey_id = "k"\nprivate_key_path = "{key_file}"\n'
+        f'[model]\nprediction_path = "p.json"\nhistory_path = "h.csv"\n{extra}'
+    )
+    return cfg
+
+
+@pytest.mark.parametrize("problem", ["hook", "key-mode", "not-pem"])
+def test_check_config_runs_the_start_checks(problem, tmp_path, key_file, capsys):
+    """check-config is the start's check: an unimportable hook, a key others can read, or a
+    key file that is not PEM exits 78 naming the problem."""
+    import os
+
+    extra = ""
+    if problem == "hook":
+        extra = 'hooks = ["realized_days", "no_such_module_here:hook"]\n'
+    elif problem == "key-mode":
+        os.chmod(key_file, 0o644)
+    else:
+        key_file.write_text("this is not a key\n")
+    cfg = _demo_config(tmp_path, key_file, extra)
+    assert main(["check-config", "--config", str(cfg)]) == 78
+    err = capsys.readouterr().err
+    expected = {"hook": "no_such_module_here", "key-mode": "readable by group or others",
+                "not-pem": "not a readable unencrypted PEM key"}[problem]
+    assert expected in err
+
+
+def test_check_config_accepts_a_good_demo_config(tmp_path, key_file, capsys):
+    """A demo config with a private PEM key, importable hooks and a writable journal folder."""
+    assert main(["check-config", "--config", str(_demo_config(tmp_path, key_file))]) == 0
+    assert "OK" in capsys.readouterr().out
+
+
+def test_version_help_and_default_config(tmp_path, capsys, monkeypatch):
+    """`tsad --version` prints the version; bare `tsad` prints help; --config defaults to
+    ./config.toml."""
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.startswith("tsad ")
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "usage: tsad" in out and "check-config" in out
+    monkeypatch.chdir(tmp_path)
+    assert main(["check-config"]) == 78
+    assert "config.toml" in capsys.readouterr().err
+    (tmp_path / "config.toml").write_text("")
+    assert main(["check-config"]) == 0
+
+
+def test_quote_into_a_closed_pipe_is_quiet(quote_env):
+    """`tsad quote … | head -1`: the reader is gone before tsad writes; no traceback."""
+    d, _ = quote_env
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tsad", "quote", "--config", str(d / "config.toml"),
+         "--markets", str(d / "event.json"), "--now", "2026-11-23T15:00:00+00:00"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    with proc.stderr:
+        err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141  # as `yes | head -1` reports: ended by a closed pipe
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err

@@ -151,8 +151,11 @@ def _cmd_cancel_all(args: argparse.Namespace) -> int:
     import json
 
     from tsad.errors import TsadError
+    from tsad.runtime import logs
 
     cfg = _load_config(args.config)
+    logs.configure_logging(cfg.daemon.log_level, stream=sys.stderr)  # stdout: the result only
+    logs.register_secret(cfg.exchange.key_id)
     if cfg.exchange.environment == "paper" and cfg.exchange.rest_url is None:
         print("tsad: cancel-all: the paper exchange lives and ends inside `tsad run`: "
               "nothing of ours can rest on it", file=sys.stderr)
