@@ -333,7 +333,7 @@ def test_config_diff_and_restart_keys(tmp_path: Path):
 
 
 def test_restart_keys_cover_every_key_that_cannot_apply_live():
-    """Everything in [exchange] and [market], the journal path and the order group need a restart."""
+    """[exchange] and [market], the journal path and the order group all need a restart."""
     for key in ("exchange.dry_run", "exchange.client_order_prefix", "exchange.environment",
                 "exchange.rest_url", "exchange.ws_url", "exchange.key_id",
                 "exchange.private_key_path", "exchange.tier", "market.series", "market.event",
@@ -356,3 +356,18 @@ def test_pause_and_order_group_keys(tmp_path: Path):
         load_config(write(tmp_path, "[risk]\norder_group_contracts_limit = -1\n"))
     shipped = load_config(SHIPPED)
     assert shipped.risk.order_group_contracts_limit == 50
+
+
+def test_state_paths_go_under_state_directory(tmp_path: Path):
+    """With $STATE_DIRECTORY set, relative state paths (journal, halt file, forecaster files)
+    resolve under it; the key stays relative to the config file."""
+    state = tmp_path / "state"
+    cfg = load_config(write(tmp_path, '[model]\nprediction_path = "p.json"\n'
+                                      '[exchange]\nprivate_key_path = "k.pem"\n'),
+                      environ={"STATE_DIRECTORY": f"{state}:/elsewhere"})
+    assert cfg.journal.path == state / "state" / "journal.sqlite3"
+    assert cfg.risk.halt_file == state / "halt"
+    assert cfg.model.prediction_path == state / "p.json"
+    assert cfg.exchange.private_key_path == tmp_path / "k.pem"
+    plain = load_config(write(tmp_path, ""), environ={})
+    assert plain.journal.path == tmp_path / "state" / "journal.sqlite3"
