@@ -445,3 +445,27 @@ def test_cmd_forecast_bad_input(
     args = _parse(["forecast", "--actuals", str(FIXTURE), *argv])
     assert args.func(args) == 1
     assert message in capsys.readouterr().err
+
+
+def test_priced_band_scores_the_leg_the_model_quotes_strictly_inside_the_band() -> None:
+    from bench.forecast import band_cells
+    from tsad.commands.backtest import STRIKES, BacktestRow
+    from tsad.commands.forecaster import HistoryRow
+
+    # Prediction 2.30M, realised 2.31M. P(YES) 0.97 at 2.20M (leg YES 0.97: outside the
+    # band), 0.6 at 2.25M (YES 0.6: in), 0.4 at 2.35M (leg NO 0.6: in, NO pays), 1/20 at
+    # 2.40M (leg NO 19/20: the band is strict, so out); 0 elsewhere below, 1 above.
+    p_yes = {2_200_000: Fraction(97, 100), 2_250_000: Fraction(3, 5),
+             2_350_000: Fraction(2, 5), 2_400_000: Fraction(1, 20)}
+    tv = tuple(p_yes.get(k, Fraction(1) if k < 2_200_000 else Fraction(0)) for k in STRIKES)
+    row = BacktestRow(
+        forecast=HistoryRow(week_end=date(2024, 6, 9), known_days=4,
+                            known_through=date(2024, 6, 6), prediction=2_300_000,
+                            forecast_mean=Fraction(2_300_000), actual_mean=Fraction(2_310_000)),
+        naive_mean=Fraction(0), last_week=Fraction(0), true_values={"h": tv}, history_n=52,
+    )
+    cell = band_cells([row], ["h"])[("h", 2024, 4)]
+    assert cell.band == [pytest.approx(0.4**2), pytest.approx(0.4**2)]
+    assert cell.expected == [pytest.approx(0.24), pytest.approx(0.24)]
+    assert len(cell.every) == len(STRIKES)
+    assert band_cells([row], ["h"])[("h", None, 4)].band == cell.band
