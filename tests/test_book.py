@@ -173,3 +173,27 @@ def test_adding_then_removing_restores_snapshot(changes):
         book.apply_delta(Outcome(side), cents * 100, -n)
     assert (book.bids(), book.asks()) == before
     assert all(c > 0 for _, c in book.bids() + book.asks())
+
+
+def test_undecodable_message_stales_its_book_and_keeps_seq():
+    """A book message that did not decode stales its market, asks for a resync, counts its seq."""
+    books = Books([T, U])
+    books.receive(snap(1, T))
+    books.receive(snap(2, U))
+    events = books.corrupt(1, T, 3, "bad price")
+    assert events == [BookStale(tickers=(T,), reason="undecodable message on sid 1: bad price")]
+    assert books.needs_resync() == {1}
+    assert books.best(U) == (4400, 5600)
+    assert books.receive(delta(4, Outcome.YES, 4500, 100, ticker=U)) == [
+        BookUpdated(ticker=U, best_bid=4500, best_ask=5600)]  # seq 4 follows 3: no gap
+    assert books.receive(snap(5, T)) == [BookResynced(ticker=T),
+                                         BookUpdated(ticker=T, best_bid=4400, best_ask=5600)]
+    assert books.needs_resync() == set()
+
+
+def test_undecodable_message_of_unknown_market_stales_the_whole_sid():
+    """Without a readable market, every book of the sid goes stale."""
+    books = Books([T, U])
+    books.receive(snap(1, T))
+    books.receive(snap(2, U))
+    assert books.corrupt(1, None, None, "junk")[0].tickers == (T, U)

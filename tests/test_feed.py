@@ -8,6 +8,7 @@ import itertools
 import json
 import random
 
+import structlog
 from websockets.asyncio.server import serve
 from websockets.datastructures import Headers
 from websockets.http11 import Response
@@ -401,3 +402,82 @@ async def test_emulator_seq_gap_resyncs_before_use(sim, rsa_key, key_id):
         bid, _ = feed.books.best(t)
         assert bid is not None and bid >= 1200
         assert before != feed.books.best(t) or (before[0] or 0) >= 1200
+
+
+def growing_backoff():
+    return (0.01 * 2**i for i in itertools.count())
+
+
+async def reconnect_delays(rsa_key, subscribe: bool, sessions: int = 4) -> list[float]:
+    """The delays the feed waited before reconnecting, over ``sessions`` short sessions."""
+
+    async def conn(n, ws, recv, send, subscribe_all):
+        if subscribe:
+            await subscribe_all(6)
+        await ws.close()
+
+    out: asyncio.Queue[object] = asyncio.Queue()
+    with structlog.testing.capture_logs() as logs:
+        async with scripted(conn) as (script, url):
+            feed = Feed(url, Signer("kid", rsa_key), [T], out, SystemClock(),
+                        backoff=growing_backoff)
+            async with running(feed):
+                async with asyncio.timeout(10):
+                    while len(script.commands) < sessions:
+                        await asyncio.sleep(0.01)
+    return [e["delay"] for e in logs if e["event"] == "ws.reconnecting"][:sessions - 1]
+
+
+async def test_backoff_resets_after_each_healthy_session(rsa_key):
+    """Short sessions that got every channel subscribed reconnect after the first delay."""
+    delays = await reconnect_delays(rsa_key, subscribe=True)
+    assert delays == [0.01] * len(delays) and len(delays) == 3
+
+
+async def test_backoff_grows_while_sessions_never_subscribe(rsa_key):
+    """Sessions dropped before their subscriptions were confirmed keep growing the backoff."""
+    delays = await reconnect_delays(rsa_key, subscribe=False)
+    assert delays == [0.01, 0.02, 0.04]
+
+
+async def test_undecodable_book_frame_stales_and_resyncs_the_book(rsa_key):
+    """A delta that does not decode stales its book and resyncs it; the feed lives on."""
+    got_snapshot_cmd: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
+
+    async def conn(n, ws, recv, send, subscribe_all):
+        subs = await subscribe_all(6)
+        sid = subs["orderbook_delta"][1]
+        await send(snapshot(sid, 1, T))
+        await send(snapshot(sid, 2, U))
+        await send(delta(sid, 3, T, "not-a-price", "3.00"))
+        cmd = await recv()
+        got_snapshot_cmd.set_result(cmd)
+        await send({"id": cmd["id"], "type": "ok", "sid": sid, "seq": 4,
+                    "msg": {"market_tickers": [T]}})
+        await send(snapshot(sid, 5, T, bid="0.4600"))
+        await send({"type": "fill", "sid": subs["fill"][1], "msg": {
+            "trade_id": "bad", "order_id": "o1", "market_ticker": T, "is_taker": False,
+            "yes_price_dollars": "0.4500", "count_fp": "1.00", "book_side": "bid",
+            "fee_cost": "0.0100", "ts_ms": 10**22}})
+        await send({"type": "fill", "sid": subs["fill"][1], "msg": {
+            "trade_id": "good", "order_id": "o1", "market_ticker": T, "is_taker": False,
+            "yes_price_dollars": "0.4500", "count_fp": "1.00", "book_side": "bid",
+            "fee_cost": "0.0100", "ts_ms": 1700000000000}})
+        await idle(ws)
+
+    out: asyncio.Queue[object] = asyncio.Queue()
+    async with scripted(conn) as (_, url):
+        feed = Feed(url, Signer("kid", rsa_key), [T, U], out, SystemClock(),
+                    backoff=tiny_backoff)
+        async with running(feed):
+            seen = await wait_for(out, lambda e: isinstance(e, BookStale))
+            assert seen[-1].tickers == (T,)
+            assert feed.books.best(U) == (4400, 5600)
+            seen = await wait_for(out, lambda e: isinstance(e, FillMsg))
+            assert BookResynced(ticker=T) in seen
+            assert seen[-1].fill.trade_id == "good"
+            assert not any(isinstance(e, FeedDisconnected) for e in seen)
+            assert feed.books.best(T) == (4600, 5600)
+            cmd = got_snapshot_cmd.result()
+            assert cmd["params"] == {"sids": [cmd["params"]["sids"][0]], "market_tickers": [T],
+                                     "action": "get_snapshot"}

@@ -357,6 +357,28 @@ class Books:
             self._top.pop(t, None)
         return [BookStale(tickers=tuple(newly), reason=reason)] if newly else []
 
+    def corrupt(self, sid: int, ticker: str | None, seq: int | None,
+                reason: str) -> list[BookEvent]:
+        """Account for an orderbook message of ``sid`` that could not be decoded.
+
+        Its content is lost, so the book it was for (every book of the sid when the market
+        is unknown) is stale and the sid needs a resync. Its ``seq``, when readable, still
+        counts: the next message is not a gap on its account.
+
+        Returns:
+            `BookStale` events for books that were fresh.
+        """
+        if seq is not None:
+            self._last_seq[sid] = seq
+        self._gapped.add(sid)
+        members = self._sid_tickers.setdefault(sid, set())
+        if ticker is not None and ticker in self._books:
+            members.add(ticker)
+            tickers: set[str] = {ticker}
+        else:
+            tickers = set(members)
+        return self._stale_event(tickers, f"undecodable message on sid {sid}: {reason}")
+
     def receive(self, msg: BookMessage) -> list[BookEvent]:
         """Apply one orderbook message.
 

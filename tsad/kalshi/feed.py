@@ -28,8 +28,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from tsad.core.book import BookEvent, Books, BookStale, Delta, SeqAck, Snapshot
 from tsad.core.clock import Clock
 from tsad.errors import AuthError, ProtocolError, TransportError
-from tsad.kalshi.signing import Signer
-from tsad.kalshi.wire import (
+from tsad.kalshi.messages import (
     CommandAck,
     ErrorMsg,
     OrderbookDelta,
@@ -37,7 +36,9 @@ from tsad.kalshi.wire import (
     Subscribed,
     UnknownMsg,
     decode_ws,
+    frame_header,
 )
+from tsad.kalshi.signing import Signer
 
 
 __all__ = [
@@ -54,6 +55,7 @@ _PUBLIC_CHANNELS: Final = ("market_lifecycle_v2",)
 _PRIVATE_CHANNELS: Final = ("fill", "user_orders", "market_positions")
 # Error codes after which a subscription is dead and must be made again (kalshi-api.md §5.3).
 _TERMINAL_CODES: Final = frozenset({10, 17, 25})
+_BOOK_KINDS: Final = frozenset({"orderbook_snapshot", "orderbook_delta"})
 _EXCERPT: Final = 200
 _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -109,9 +111,12 @@ class Feed:
     """One Kalshi websocket feed, reconnecting forever; events go to ``out``.
 
     Events put on ``out``: `FeedConnected`, `FeedDisconnected`, the book events of
-    `tsad.book` (`BookUpdated`, `BookStale`, `BookResynced`), and the decoded messages of
-    `tsad.kalshi.wire` other than command replies (`TickerUpdate`, `TradeMsg`, `FillMsg`,
-    `UserOrderMsg`, `PositionMsg`, `LifecycleMsg`).
+    `tsad.core.book` (`BookUpdated`, `BookStale`, `BookResynced`), and the decoded messages
+    of `tsad.kalshi.messages` other than command replies (`TickerUpdate`, `TradeMsg`,
+    `FillMsg`, `UserOrderMsg`, `PositionMsg`, `LifecycleMsg`, `MarketCreated`,
+    `PriceGridChanged`, `EventCreated`). A frame that does not decode is logged and
+    skipped; if it was an orderbook message of our book subscription, its book goes stale
+    and is resynced.
 
     Args:
         ws_url: ``wss://…/trade-api/ws/v2``.
@@ -121,11 +126,11 @@ class Feed:
         out: the engine's event queue.
         clock: the time source (signatures and liveness).
         stale_after: reconnect when nothing at all (message or pong) arrived for this long.
-        backoff: makes a fresh delay generator; called again after a session that stayed up.
+        backoff: makes a fresh delay generator; called again (the delays start over) once a
+            session has every channel subscribed, so short healthy sessions never grow it.
         rng: the random source of the default backoff's jitter.
         connect_timeout: bound on one connection attempt (TCP + TLS + handshake).
         resync_timeout: how long a ``get_snapshot`` may take before resubscribing instead.
-        reset_after: a session that lasted this long resets the backoff.
     """
 
     def __init__(
@@ -141,7 +146,6 @@ class Feed:
         rng: random.Random | None = None,
         connect_timeout: float = 10.0,
         resync_timeout: float = 5.0,
-        reset_after: float = 30.0,
     ) -> None:
         self._url = ws_url
         self._path = urlsplit(ws_url).path or "/"
@@ -154,7 +158,7 @@ class Feed:
         self._backoff = backoff or (lambda: exponential_backoff(rng=rng))
         self._connect_timeout = connect_timeout
         self._resync_timeout = resync_timeout
-        self._reset_after = reset_after
+        self._delays: Iterator[float] = iter(())
         self._books = Books(self._tickers, yes_prices=True)
         self._tickers_changed = asyncio.Event()
         self._ws: ClientConnection | None = None
@@ -172,6 +176,8 @@ class Feed:
         self._resyncing: dict[int, float] = {}
         self._last_rx = self._clock.monotonic()
         self._close_reason: str | None = None
+        self._pending_channels: set[str] = set()
+        self._healthy = False
 
     # -- public ------------------------------------------------------------------------
 
@@ -201,7 +207,7 @@ class Feed:
 
     async def run(self) -> None:
         """Connect, subscribe and forward events until cancelled, reconnecting as needed."""
-        delays = self._backoff()
+        self._delays = self._backoff()
         while True:
             self._attempt += 1
             try:
@@ -212,14 +218,11 @@ class Feed:
             except TransportError as exc:
                 _log.warning("ws.connect_failed", attempt=self._attempt, error=str(exc))
             else:
-                started = self._clock.monotonic()
                 reason = await self._session(ws)
                 await self._emit(self._books.mark_all_stale(f"disconnected: {reason}"))
                 await self._out.put(FeedDisconnected(reason=reason))
                 _log.warning("ws.disconnected", reason=reason)
-                if self._clock.monotonic() - started >= self._reset_after:
-                    delays = self._backoff()
-            delay = next(delays)
+            delay = next(self._delays)
             _log.info("ws.reconnecting", attempt=self._attempt + 1, delay=round(delay, 3))
             await asyncio.sleep(delay)
 
@@ -344,8 +347,18 @@ class Feed:
         await self._send(ws, "subscribe", params, ("subscribe", channel))
 
     async def _subscribe_all(self, ws: ClientConnection) -> None:
-        for channel in self._channels():
+        channels = self._channels()
+        self._pending_channels = set(channels)
+        for channel in channels:
             await self._subscribe(ws, channel)
+
+    def _on_subscribed(self, channel: str) -> None:
+        """Once every channel of the session is subscribed, the session is healthy."""
+        self._pending_channels.discard(channel)
+        if not self._pending_channels and not self._healthy:
+            self._healthy = True
+            self._delays = self._backoff()
+            _log.info("ws.healthy", attempt=self._attempt)
 
     async def _resubscribe(self, ws: ClientConnection, channel: str) -> None:
         sid = self._sids.pop(channel, None)
@@ -378,12 +391,16 @@ class Feed:
             await self._out.put(ev)
 
     async def _handle(self, ws: ClientConnection, raw: str | bytes) -> None:
+        book_sid = self._sids.get(BOOK_CHANNEL)
         try:
             msg = decode_ws(raw)
         except ProtocolError as exc:
             _log.warning("ws.malformed", error=str(exc), excerpt=_excerpt(raw))
+            head = frame_header(raw)
+            if head.kind in _BOOK_KINDS and head.sid is not None and head.sid == book_sid:
+                await self._book_events(ws, self._books.corrupt(
+                    head.sid, head.market_ticker, head.seq, str(exc)))
             return
-        book_sid = self._sids.get(BOOK_CHANNEL)
         if isinstance(msg, OrderbookSnapshot | OrderbookDelta):
             if msg.sid != book_sid:
                 return  # a late message of a subscription we dropped
@@ -398,6 +415,7 @@ class Feed:
         elif isinstance(msg, Subscribed):
             self._sids[msg.channel] = msg.sid
             _log.info("ws.subscribed", channel=msg.channel, sid=msg.sid)
+            self._on_subscribed(msg.channel)
         elif isinstance(msg, CommandAck):
             if msg.sid is not None and msg.sid == book_sid and msg.seq is not None:
                 await self._book_events(ws, self._books.receive(SeqAck(sid=msg.sid, seq=msg.seq)))
