@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from tsad.core.exchange import Exchange
 from tsad.core.orders import BookSide, OrderRequest, OrderStatus, WriteAck
 from tsad.errors import (
+    AmbiguousOutcome,
     AuthError,
     ConfigError,
     Conflict,
@@ -454,3 +455,134 @@ async def test_orders_pagination(client, sim):
     assert sorted(o.client_order_id for o in orders) == [f"c-p{i}" for i in range(7)]
     pages = [r for r in sim.request_log if r.path.endswith("/portfolio/orders")]
     assert len(pages) == 2
+
+
+# --------------------------------------------------------------------------- seams
+
+
+class MangledCreateAnswers(httpx.AsyncBaseTransport):
+    """A real loopback transport whose 201 answers arrive truncated (a broken proxy)."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        resp = await self._inner.handle_async_request(request)
+        if resp.status_code != 201:
+            return resp
+        body = await resp.aread()
+        return httpx.Response(201, headers={"content-type": "application/json"},
+                              content=body[: len(body) // 2])
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+async def test_undecodable_201_is_ambiguous_and_the_order_reads_back(sim, rsa_key, key_id):
+    """A create answered 201 with a body we cannot decode is AmbiguousOutcome, not 'not placed'."""
+    c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), transport=MangledCreateAnswers(),
+                     calibrate=False)
+    try:
+        async with asyncio.timeout(10):
+            ticker = await first_ticker(c, sim)
+            with pytest.raises(AmbiguousOutcome, match="did not decode"):
+                await c.create_order(request(sim, ticker, "c-mangled"))
+            batch = await c.batch_create([request(sim, ticker, "c-mangled-2", price=2900)])
+            assert [type(r) for r in batch] == [AmbiguousOutcome]
+            placed = await c.list_orders(ticker=ticker)
+    finally:
+        await c.aclose()
+    assert sorted(o.client_order_id for o in placed) == ["c-mangled", "c-mangled-2"]
+    assert len(writes(sim, "POST")) == 2
+
+
+async def test_order_group_is_created_once_and_stamped_on_every_create(sim, rsa_key, key_id):
+    """With a contracts limit, the client makes one group and every create (and batch) joins it."""
+    c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), order_group_contracts_limit=5)
+    try:
+        async with asyncio.timeout(10):
+            event = await c.get_event(sim.event_ticker)
+            a = await c.create_order(request(sim, event.markets[0].ticker, "g-1", price=500))
+            b = await c.batch_create([request(sim, event.markets[1].ticker, "g-2", price=500)])
+            assert c.order_group_id is not None
+            group = await c.get_order_group(c.order_group_id)
+            await c.reset_order_group()
+            await c.delete_order_group()
+    finally:
+        await c.aclose()
+    assert isinstance(b[0], WriteAck)
+    assert sorted(group.orders) == sorted([a.order_id, b[0].order_id])
+    assert group.contracts_limit == 500
+    creates = [r for r in sim.request_log if r.path.endswith("/order_groups/create")]
+    assert len(creates) == 1
+    assert sim.resting_orders(client_user(sim)) == []  # deleting the group cancelled them
+    assert c.order_group_id is None
+
+
+async def test_cancel_uses_the_cheaper_batch_path(client, sim):
+    """A single cancel goes out as a one-order batch cancel (2 tokens, not 10)."""
+    ticker = await first_ticker(client, sim)
+    async with asyncio.timeout(10):
+        ack = await client.create_order(request(sim, ticker, "c-cheap"))
+        await client.cancel_order(ack.order_id)
+    deletes = writes(sim, "DELETE")
+    assert [r.path.rsplit("/", 1)[-1] for r in deletes] == ["batched"]
+    assert client.budget.cost("DELETE", "/portfolio/events/orders/batched") == ("write", 2)
+
+
+async def test_bad_row_in_a_list_is_skipped_and_logged(sim, rsa_key, key_id):
+    """One fill that does not decode is left out with a log line; the other fills come back."""
+
+    class OneBadFill(httpx.AsyncBaseTransport):
+        def __init__(self) -> None:
+            self._inner = httpx.AsyncHTTPTransport()
+
+        async def handle_async_request(self, req: httpx.Request) -> httpx.Response:
+            resp = await self._inner.handle_async_request(req)
+            if not req.url.path.endswith("/portfolio/fills"):
+                return resp
+            import json
+
+            data = json.loads(await resp.aread())
+            data["fills"].insert(0, {**data["fills"][0], "ts": 10**18, "trade_id": "bad"})
+            return httpx.Response(200, json=data)
+
+        async def aclose(self) -> None:
+            await self._inner.aclose()
+
+    c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), transport=OneBadFill(),
+                     calibrate=False)
+    try:
+        async with asyncio.timeout(10):
+            ticker, price = await open_spot(c, sim)
+            await c.create_order(request(sim, ticker, "c-row", price=price))
+            sim.add_order(ticker, BookSide.ASK, price, 100, user="outside")
+            with structlog.testing.capture_logs() as logs:
+                fills = await c.list_fills(ticker=ticker)
+    finally:
+        await c.aclose()
+    assert [f.count for f in fills] == [100]
+    assert [e["event"] for e in logs if e["log_level"] == "warning"] == ["rest.bad_row"]
+
+
+async def test_no_secret_in_any_log_line(sim, rsa_key, key_id):
+    """Signed calls through retries, 429s and errors never log headers, signatures or the key id."""
+    c = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), sleep=SleepRecorder(),
+                     order_group_contracts_limit=5)
+    with structlog.testing.capture_logs() as logs:
+        try:
+            async with asyncio.timeout(10):
+                ticker = await first_ticker(c, sim)
+                sim.faults.fail_next(2, 429)
+                await c.get_balance()
+                sim.faults.fail_next(1, 503)
+                ack = await c.create_order(request(sim, ticker, "c-secret"))
+                await c.cancel_order(ack.order_id)
+                with pytest.raises(NotFound):
+                    await c.cancel_order(ack.order_id)
+        finally:
+            await c.aclose()
+    text = repr(logs)
+    assert logs
+    for secret in (key_id, "KALSHI-ACCESS", "signature", "PRIVATE KEY"):
+        assert secret.lower() not in text.lower()
