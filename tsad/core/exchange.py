@@ -90,6 +90,16 @@ class Exchange(Protocol):
         """Place an order. Raises `Conflict` if its client_order_id already exists."""
         ...
 
+    async def batch_create(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[WriteAck | ExchangeError]:
+        """Place several orders in one batch; one result per request, in order.
+
+        A result is a `WriteAck`, or that item's error (an `AmbiguousOutcome` when its
+        outcome is unknown: read our orders back before placing it again).
+        """
+        ...
+
     async def amend_order(
         self, order_id: str, *, ticker: str, side: str, price: int, count: int,
         client_order_id: str | None = None, updated_client_order_id: str | None = None,

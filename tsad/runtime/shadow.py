@@ -84,6 +84,12 @@ class ShadowExchange:
         return WriteAck(order_id=self._fake_id(), client_order_id=request.client_order_id,
                         remaining=request.count, filled=0)
 
+    async def batch_create(
+        self, requests: Sequence[OrderRequest]
+    ) -> list[WriteAck | ExchangeError]:
+        """Log each create and pretend they all rest."""
+        return [await self.create_order(r) for r in requests]
+
     async def amend_order(
         self, order_id: str, *, ticker: str, side: str, price: int, count: int,
         client_order_id: str | None = None, updated_client_order_id: str | None = None,
