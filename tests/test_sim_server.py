@@ -605,3 +605,20 @@ async def test_chaos_is_seeded(rsa_key, key_id, signer, http):
     c = await chaos_statuses(rsa_key, key_id, signer, http, 2)
     assert a == b and a != c
     assert {201, 429, 503} <= set(a)
+
+
+async def test_chaos_task_pauses_and_fills_from_outside(sim, http, signer, key_id):
+    """The chaos task takes our resting orders from outside and pauses trading, which
+    cancels the orders that asked for it."""
+    from tsad.sim.faults import Chaos
+
+    t = mid_ticker(sim)
+    for coid, flag in (("taken", False), ("paused", True)):
+        await call(http, signer, sim, "POST", "/portfolio/events/orders",
+                   json=order_body(t, client_order_id=coid, cancel_order_on_pause=flag))
+    sim.start_chaos(Chaos(outside_fill=0.5, pause=0.5, pause_s=0.05, tick_s=0.01), seed=4)
+    async with asyncio.timeout(10):
+        while sim.resting_orders(key_id) or sim.faults.injected.get("pause", 0) == 0:
+            await asyncio.sleep(0.02)
+    assert sim.faults.injected["outside_fill"] >= 1
+    assert any(f.user == key_id and not f.is_taker for f in sim.engine.fills)
