@@ -17,7 +17,7 @@ from typing import Any, Final
 from tsad.clock import SystemClock
 from tsad.core.market import Event, Market
 from tsad.core.money import PRICE_ONE, format_count
-from tsad.core.orders import BookSide, OrderStatus
+from tsad.core.orders import BookSide
 from tsad.errors import NotFound
 from tsad.sim.api import ApiError
 from tsad.sim.matching import FillRow, MatchingEngine
@@ -311,8 +311,3 @@ class Venue:
             for group in triggered:
                 self.trigger_group(group)
             events = self.engine.drain()
-
-    def resting_in_group(self, group: OrderGroup) -> list[str]:
-        """Return the ids of a group's orders that still rest."""
-        return [o.order_id for o in self.engine.orders(group.user)
-                if o.order_group_id == group.group_id and o.status is OrderStatus.RESTING]
