@@ -42,6 +42,7 @@ from tsad.clock import SystemClock
 from tsad.core.orders import Order
 from tsad.runtime import paper
 from tsad.sim import Emulator
+from tsad.sim.faults import Chaos
 
 
 __all__ = ["ChaosReport", "main", "run_chaos"]
@@ -54,6 +55,8 @@ MAX_POSITION = 30  # contracts: three fills of a full quote reach it
 REQUEST_TIMEOUT = 3.0
 READY_TIMEOUT = 60.0
 EXIT_TIMEOUT = 60.0
+MAX_FAILED_STARTS = 3
+STOP_TIMEOUT = 8.0  # the daemon's own bound on a stop (a 503-stop lasts this long)
 
 CONFIG = """\
 [exchange]
@@ -94,6 +97,7 @@ path = "state/journal.sqlite3"
 resync_interval = 2.0
 stale_market_seconds = 30.0
 log_level = "info"
+stop_timeout = {stop_timeout}
 """
 
 # Fault kinds: every one is tried once (in a seeded order) before the weighted draws.
@@ -102,7 +106,11 @@ WEIGHTS: dict[str, int] = {
     "applied_503": 4, "trading_pause": 3, "exchange_pause": 2, "outside_fill": 12,
     "reprice": 8, "corrupt_forecast": 3, "sighup_valid": 3, "sighup_invalid": 2,
     "sighup_restart_key": 2, "sigterm_restart": 3, "kill9_restart": 3, "stop_503": 1,
+    "sigterm_in_pause": 1,
 }
+# The emulator's own random faults under the scheduled ones (per request or message).
+BACKGROUND = Chaos(fail=0.01, fail_status=503, applied_fail=0.01, burst_429=0.003, burst_len=2,
+                   delay=0.005, delay_s=0.5, drop=0.002, seq_gap=0.003)
 # Kinds that need a long run (a stop that cannot be confirmed lasts the sweep's deadline).
 LONG_ONLY = {"stop_503"}
 
@@ -225,6 +233,7 @@ class ChaosReport:
     statuses: dict[int, int] = field(default_factory=dict)
     injected: dict[int, int] = field(default_factory=dict)
     real_429: int = 0
+    emulator_faults: dict[str, int] = field(default_factory=dict)
     samples: int = 0
     orders_created: int = 0
 
@@ -250,6 +259,7 @@ class ChaosReport:
             "REST answers: " + _counts(Counter({str(k): v for k, v in self.statuses.items()}))
             + f"; injected: {_counts(Counter({str(k): v for k, v in self.injected.items()}))}"
             + f"; real 429s: {self.real_429}",
+            "emulator's fault counters: " + _counts(Counter(self.emulator_faults)),
             "violations: " + (_counts(self.by_kind) if self.by_kind else "none"),
         ]
         lines += [f"  - {v}" for v in self.violations[:60]]
@@ -263,7 +273,7 @@ def _counts(c: Counter[str]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(c.items())) or "none"
 
 
-class Chaos:
+class ChaosRun:
     """The run's state: the emulator, the current daemon, the ledger and the fault schedule."""
 
     def __init__(self, sim: Emulator, workdir: Path, key_file: Path, *, seed: int,
@@ -283,7 +293,8 @@ class Chaos:
         self.config = workdir / "config.toml"
         self.config_text = CONFIG.format(
             rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=USER, key_file=key_file,
-            timeout=REQUEST_TIMEOUT, prefix=PREFIX, count=COUNT, max_position=MAX_POSITION)
+            timeout=REQUEST_TIMEOUT, prefix=PREFIX, count=COUNT, max_position=MAX_POSITION,
+            stop_timeout=STOP_TIMEOUT)
         self.config.write_text(self.config_text)
         self.prediction = workdir / "prediction.json"
         paper.write_paper_inputs(
@@ -294,6 +305,7 @@ class Chaos:
         self.good_prediction = json.loads(self.prediction.read_text())
         self.daemon: DaemonProc | None = None
         self.daemons: list[DaemonProc] = []
+        self.failed_starts = 0
 
     # --- the daemon's lifecycle ---------------------------------------------------------
 
@@ -328,7 +340,9 @@ class Chaos:
                 self.violation("not_ready", f"daemon {d.index} not ready in {READY_TIMEOUT}s")
             await d.kill()
             self._check_stderr(d)
+            self.failed_starts += 1
             return None
+        self.failed_starts = 0
         return d
 
     async def ensure_daemon(self) -> DaemonProc | None:
@@ -343,8 +357,12 @@ class Chaos:
         """Our resting orders on the emulator."""
         return self.sim.resting_orders(user=USER)
 
-    async def sigterm(self, *, expect_ok: bool) -> None:
-        """SIGTERM the daemon and check its exit (code 0 and nothing resting, or non-zero)."""
+    async def sigterm(self, *, expect_ok: bool | None) -> None:
+        """SIGTERM the daemon and check its exit.
+
+        ``expect_ok``: True — code 0 and nothing of ours resting; False — non-zero (the
+        stop cannot be confirmed); None — either, but exit 0 only with nothing resting.
+        """
         d = self.daemon
         if d is None or d.returncode is not None:
             return
@@ -363,6 +381,10 @@ class Chaos:
                                                "with the exchange answering")
             if resting:
                 self.violation("stop_left_orders", f"daemon {d.index} exit {rc}, "
+                                                   f"{len(resting)} of ours still resting")
+        elif expect_ok is None:
+            if rc == 0 and resting:
+                self.violation("stop_left_orders", f"daemon {d.index} exit 0, "
                                                    f"{len(resting)} of ours still resting")
         elif rc == 0:
             self.violation("unconfirmed_stop_exit_0",
@@ -453,9 +475,9 @@ class Chaos:
         mine = self.ours()
         if not mine or not self.sim.trading_active:
             return False
-        o = self.rng.choice(mine)
-        count = o.remaining if self.rng.random() < 0.5 else max(100, o.remaining // 2)
-        self.sim.fill_outside(o.order_id, count)
+        for o in self.rng.sample(mine, min(len(mine), self.rng.randint(1, 3))):
+            count = o.remaining if self.rng.random() < 0.5 else max(100, o.remaining // 2)
+            self.sim.fill_outside(o.order_id, count)
         return True
 
     def _write_prediction(self, factor: float) -> None:
@@ -528,6 +550,22 @@ class Chaos:
         await self.start_daemon()
         return True
 
+    async def _f_sigterm_in_pause(self) -> bool:
+        # A stop while trading is paused (cancels allowed) must end clean; while the whole
+        # exchange is paused (cancels refused) exit 0 must still mean nothing of ours rests.
+        whole = self.rng.random() < 0.5
+        setter = self.sim.set_exchange_active if whole else self.sim.set_trading_active
+        setter(False)
+        await asyncio.sleep(self.rng.uniform(0.2, 1.0))
+        await self.sigterm(expect_ok=None if whole else True)
+        self.report.lifecycle["sigterm_exchange_paused" if whole else "sigterm_paused"] += 1
+        if whole and self.ours():
+            self.report.lifecycle["exchange_paused_stop_left_orders"] += 1
+        before = self.ours()
+        setter(True)
+        await self.restart_after_crash(before)
+        return True
+
     async def _f_kill9_restart(self) -> bool:
         d = self.daemon
         if d is None or d.returncode is not None:
@@ -577,6 +615,10 @@ class Chaos:
             while time.monotonic() < end:
                 kind = first.pop(0) if first else self.rng.choices(kinds, weights)[0]
                 if await self.ensure_daemon() is None:
+                    if self.failed_starts >= MAX_FAILED_STARTS:
+                        self.violation("cannot_start", f"{self.failed_starts} starts in a row "
+                                                       "never became ready; run abandoned")
+                        break
                     continue
                 await self.do(kind)
                 await asyncio.sleep(self.rng.uniform(0.2, 1.5))
@@ -592,10 +634,13 @@ class Chaos:
 
     async def finish(self) -> None:
         """Calm the exchange, stop the daemon, then compare fills (after a catch-up start)."""
+        self.sim.faults.stop_chaos()
         self.requests.disarm()
         self.sim.resume()
         self._write_prediction(1.0)
         self.config.write_text(self.config_text)
+        if self.failed_starts >= MAX_FAILED_STARTS:
+            return
         if await self.ensure_daemon() is not None:
             await self.settle()
             await self.sigterm(expect_ok=True)
@@ -627,6 +672,9 @@ class Chaos:
         r.statuses = dict(self.requests.statuses())
         r.injected = dict(self.requests.injected())
         r.real_429 = self.requests.real(429)
+        r.emulator_faults = dict(self.sim.faults.injected)
+        for status, n in self.requests.drained.items():  # drained unanswered, not injected
+            r.emulator_faults[f"fail_{status}"] -= n
         if r.real_429:
             self.violation("real_429", f"{r.real_429} 429 answers beyond the injected ones")
         for d in self.daemons:
@@ -659,15 +707,22 @@ def _set_key(text: str, key: str, value: str) -> str:
 
 
 async def run_chaos(*, seconds: float, seed: int, workdir: Path,
-                    skip: frozenset[str] = frozenset()) -> ChaosReport:
-    """Run the chaos schedule in ``workdir`` against a fresh emulator; return the report."""
+                    skip: frozenset[str] = frozenset(), background: bool = False) -> ChaosReport:
+    """Run the chaos schedule in ``workdir`` against a fresh emulator; return the report.
+
+    ``background`` also turns on the emulator's own seeded chaos mode (rare random
+    failures, applied-but-503 writes, 429 bursts, late answers, drops and seq gaps), so
+    faults overlap the scheduled ones at moments no schedule picks.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     key_file, public = new_key(workdir)
     async with Emulator(now=None, seed=seed, outside_traders=True, trader_rate=3.0,
                         fair_drift=0.005) as sim:
         sim.register_key(USER, public)
-        return await Chaos(sim, workdir, key_file, seed=seed, seconds=seconds,
-                           skip=skip).run()
+        if background:
+            sim.start_chaos(BACKGROUND, seed)
+        return await ChaosRun(sim, workdir, key_file, seed=seed, seconds=seconds,
+                              skip=skip).run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -677,6 +732,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--workdir", type=Path, default=None,
                    help="where config, journal and daemon logs go (default: a temp dir)")
+    p.add_argument("--no-background", action="store_true",
+                   help="no random faults from the emulator's own chaos mode")
     p.add_argument("--skip", action="append", default=[], choices=sorted(WEIGHTS),
                    help="leave out a fault kind (repeatable), to isolate a finding")
     args = p.parse_args(argv)
@@ -686,7 +743,8 @@ def main(argv: list[str] | None = None) -> int:
 
         args.workdir = Path(tempfile.mkdtemp(prefix="tsad-chaos-"))
     report = asyncio.run(run_chaos(seconds=args.seconds, seed=args.seed, workdir=args.workdir,
-                                   skip=frozenset(args.skip)))
+                                   skip=frozenset(args.skip),
+                                   background=not args.no_background))
     print(report.render())
     print(f"logs and journal: {args.workdir}")
     return 0 if report.ok else 1
