@@ -1,38 +1,37 @@
-"""The Kalshi REST client: signed, throttled, retrying calls to the Trade API v2.
+"""The Kalshi REST client: the Trade API v2 calls tsad makes, and how writes stay safe.
 
-`KalshiClient` satisfies `tsad.exchange.Exchange` structurally. Rules it follows
+`KalshiClient` satisfies `tsad.core.exchange.Exchange` structurally. Signing, pacing,
+retries and error mapping live in `tsad.kalshi.session`; on top of them this client follows
 (kalshi-api.md §2–§4, §10):
 
-* every request is signed afresh (``timestamp_ms + METHOD + /trade-api/v2/<path>``, no query);
-* every request first takes its tokens from the local read or write bucket (`Budget`);
 * order writes use the V2 paths under ``/portfolio/events/orders`` only;
-* reads and idempotent writes (cancel, decrease, batch cancel, cancel all) retry on
-  transport errors, 5xx and 429 with jittered exponential backoff and bounded attempts; a
-  429 also empties the local bucket;
-* the local buckets are smaller and slower than the exchange's (`tsad.kalshi.budget`), and
-  are sized from ``GET /account/limits`` and priced from ``GET /account/endpoint_costs``
-  before the first write;
+* the local buckets are sized from ``GET /account/limits`` and priced from
+  ``GET /account/endpoint_costs`` before the first write (`prepare`);
 * a single cancel goes through the V2 batch cancel (2 tokens instead of 10);
 * with ``order_group_contracts_limit > 0`` an order group is created before the first
   create and every create carries its ``order_group_id`` (kalshi-api.md §3.11);
+  ``cancel_order_on_pause`` is sent on every create as its `OrderRequest` says;
 * a create is never blindly re-sent: after a timeout, transport error or 5xx its outcome is
   unknown, so our orders on that ticker are read back and matched by ``client_order_id``;
   only if it is absent is it sent once more with the same id (a 409 then means it exists);
+  a 429 refused it whole, so it is re-sent after a backoff;
 * an amend with an unknown outcome is resolved by reading the order back and comparing price;
 * a 2xx write whose body does not decode is an `AmbiguousOutcome` (it may have been applied);
-* httpx exceptions become `TransportError` here and nowhere else; headers, the key id and
-  bodies of signed calls are never logged.
+* a list read with a row that does not decode returns the other rows and logs the bad one.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Final
 
+import httpx
 import structlog
 
+from tsad.core.clock import Clock
 from tsad.core.exchange import Exchange, ExchangeStatus, OrderbookLevels
 from tsad.core.market import Event, Market
 from tsad.core.orders import (
@@ -56,7 +55,8 @@ from tsad.errors import (
     TransportError,
 )
 from tsad.kalshi import wire
-from tsad.kalshi.session import AUTH_HINT, ApiSession
+from tsad.kalshi.budget import Budget, Tier
+from tsad.kalshi.session import AUTH_HINT, ApiSession, Sleep
 from tsad.kalshi.signing import Signer
 
 
@@ -69,7 +69,6 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _RECENT: Final = timedelta(hours=6)
 
 _log = structlog.get_logger("tsad.kalshi.rest")
-
 
 
 def _undecodable(what: str, exc: ProtocolError) -> AmbiguousOutcome:
@@ -107,11 +106,24 @@ class KalshiClient(ApiSession):
         rest_url: str,
         signer: Signer | None,
         *,
+        tier: Tier | str = Tier.BASIC,
+        timeout: float = 10.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+        budget: Budget | None = None,
+        max_attempts: int = 6,
+        backoff_base: float = 0.25,
+        backoff_cap: float = 8.0,
+        rng: random.Random | None = None,
+        sleep: Sleep = asyncio.sleep,
+        page_limit: int = 200,
         order_group_contracts_limit: int = 0,
         calibrate: bool = True,
-        **session: Any,
     ) -> None:
-        super().__init__(rest_url, signer, **session)
+        super().__init__(
+            rest_url, signer, tier=tier, timeout=timeout, transport=transport, clock=clock,
+            budget=budget, max_attempts=max_attempts, backoff_base=backoff_base,
+            backoff_cap=backoff_cap, rng=rng, sleep=sleep, page_limit=page_limit)
         self._group_limit = max(0, order_group_contracts_limit)
         self.order_group_id: str | None = None
         self._prepared = not calibrate and not self._group_limit
