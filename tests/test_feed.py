@@ -133,7 +133,7 @@ async def test_subscribes_skips_malformed_and_builds_books(rsa_key):
     """The feed subscribes every channel, skips a malformed frame and builds the books."""
 
     async def conn(n, ws, recv, send, subscribe_all):
-        subs = await subscribe_all(6)
+        subs = await subscribe_all(7)
         sid = subs["orderbook_delta"][1]
         await send("{not json")
         await send({"type": "orderbook_delta", "sid": sid, "seq": 1, "msg": {"oops": 1}})
@@ -155,7 +155,8 @@ async def test_subscribes_skips_malformed_and_builds_books(rsa_key):
         assert feed.books.best(T) == (4500, 5600)
         channels = {c["params"]["channels"][0]: c["params"] for c in script.commands[0]}
         assert set(channels) == {"orderbook_delta", "ticker", "fill", "user_orders",
-                                 "market_positions", "market_lifecycle_v2"}
+                                 "market_positions", "market_lifecycle_v2",
+                                 "order_group_updates"}
         assert channels["orderbook_delta"]["use_yes_price"] is True
         assert channels["orderbook_delta"]["market_tickers"] == [T]
 
@@ -186,7 +187,7 @@ async def test_gap_resyncs_with_get_snapshot(rsa_key):
     got_snapshot_cmd: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
 
     async def conn(n, ws, recv, send, subscribe_all):
-        sid = (await subscribe_all(6))["orderbook_delta"][1]
+        sid = (await subscribe_all(7))["orderbook_delta"][1]
         await send(snapshot(sid, 1, T))
         await send(snapshot(sid, 2, U))
         await send(delta(sid, 4, T, "0.4500", "3.00"))   # seq 3 lost
@@ -220,7 +221,7 @@ async def test_gap_falls_back_to_resubscribe(rsa_key):
     """When get_snapshot is refused, the feed unsubscribes and resubscribes the order book."""
 
     async def conn(n, ws, recv, send, subscribe_all):
-        sid = (await subscribe_all(6))["orderbook_delta"][1]
+        sid = (await subscribe_all(7))["orderbook_delta"][1]
         await send(snapshot(sid, 1, T))
         await send(delta(sid, 3, T, "0.4500", "3.00"))
         cmd = await recv()
@@ -249,7 +250,7 @@ async def test_reconnect_resigns_and_resubscribes(rsa_key):
     """After the server closes, the feed reconnects with a fresh signature and resubscribes."""
 
     async def conn(n, ws, recv, send, subscribe_all):
-        sid = (await subscribe_all(6))["orderbook_delta"][1]
+        sid = (await subscribe_all(7))["orderbook_delta"][1]
         await send(snapshot(sid, 1, T))
         if n == 1:
             await asyncio.sleep(0.01)   # a later timestamp for the next handshake
@@ -266,7 +267,7 @@ async def test_reconnect_resigns_and_resubscribes(rsa_key):
         assert any(isinstance(e, FeedDisconnected) for e in seen)
         assert BookStale(tickers=(T,), reason=next(
             e.reason for e in seen if isinstance(e, BookStale))) in seen
-        assert len(script.commands) == 2 and len(script.commands[1]) == 6
+        assert len(script.commands) == 2 and len(script.commands[1]) == 7
         stamps, sigs = [], []
         for h in script.handshakes[:2]:
             ts, sig = h["KALSHI-ACCESS-TIMESTAMP"], h["KALSHI-ACCESS-SIGNATURE"]
@@ -282,7 +283,7 @@ async def test_auth_refusal_is_retried(rsa_key):
     """A 401 handshake is not fatal: the feed keeps retrying and connects when accepted."""
 
     async def conn(n, ws, recv, send, subscribe_all):
-        await subscribe_all(6)
+        await subscribe_all(7)
         await idle(ws)
 
     out: asyncio.Queue[object] = asyncio.Queue()
@@ -339,7 +340,7 @@ async def test_set_tickers_resubscribes_market_channels(rsa_key):
     done: asyncio.Future[list[dict]] = asyncio.get_running_loop().create_future()
 
     async def conn(n, ws, recv, send, subscribe_all):
-        subs = await subscribe_all(6)
+        subs = await subscribe_all(7)
         await send(snapshot(subs["orderbook_delta"][1], 1, T))
         cmds = [await recv() for _ in range(4)]
         done.set_result(cmds)
@@ -413,7 +414,7 @@ async def reconnect_delays(rsa_key, subscribe: bool, sessions: int = 4) -> list[
 
     async def conn(n, ws, recv, send, subscribe_all):
         if subscribe:
-            await subscribe_all(6)
+            await subscribe_all(7)
         await ws.close()
 
     out: asyncio.Queue[object] = asyncio.Queue()
@@ -445,7 +446,7 @@ async def test_undecodable_book_frame_stales_and_resyncs_the_book(rsa_key):
     got_snapshot_cmd: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
 
     async def conn(n, ws, recv, send, subscribe_all):
-        subs = await subscribe_all(6)
+        subs = await subscribe_all(7)
         sid = subs["orderbook_delta"][1]
         await send(snapshot(sid, 1, T))
         await send(snapshot(sid, 2, U))

@@ -351,8 +351,9 @@ WS_CASES = [
     pytest.param("event_lifecycle", wire.EventCreated(
         sid=5, event_ticker="KXQUICKSETTLE-26JAN25H2150", series_ticker="KXQUICKSETTLE",
         title="t", subtitle="Jan 25 at 21:50"), id="event_lifecycle"),
-    pytest.param("order_group_updates", wire.UnknownMsg(kind="order_group_updates", sid=21,
-                                                        seq=7), id="unknown-type"),
+    pytest.param("order_group_updates", wire.OrderGroupUpdate(
+        sid=21, seq=7, event_type="limit_updated", order_group_id="og_123",
+        contracts_limit=15000, ts_ms=1), id="order-group-update"),
 ]
 
 

@@ -52,7 +52,7 @@ __all__ = [
 BOOK_CHANNEL: Final = "orderbook_delta"
 _MARKET_CHANNELS: Final = (BOOK_CHANNEL, "ticker")
 _PUBLIC_CHANNELS: Final = ("market_lifecycle_v2",)
-_PRIVATE_CHANNELS: Final = ("fill", "user_orders", "market_positions")
+_PRIVATE_CHANNELS: Final = ("fill", "user_orders", "market_positions", "order_group_updates")
 # Error codes after which a subscription is dead and must be made again (kalshi-api.md §5.3).
 _TERMINAL_CODES: Final = frozenset({10, 17, 25})
 _BOOK_KINDS: Final = frozenset({"orderbook_snapshot", "orderbook_delta"})
@@ -114,9 +114,9 @@ class Feed:
     `tsad.core.book` (`BookUpdated`, `BookStale`, `BookResynced`), and the decoded messages
     of `tsad.kalshi.messages` other than command replies (`TickerUpdate`, `TradeMsg`,
     `FillMsg`, `UserOrderMsg`, `PositionMsg`, `LifecycleMsg`, `MarketCreated`,
-    `PriceGridChanged`, `EventCreated`). A frame that does not decode is logged and
-    skipped; if it was an orderbook message of our book subscription, its book goes stale
-    and is resynced.
+    `PriceGridChanged`, `EventCreated`, `OrderGroupUpdate`). A frame that does not decode
+    is logged and skipped; if it was an orderbook message of our book subscription, its
+    book goes stale and is resynced.
 
     Args:
         ws_url: ``wss://…/trade-api/ws/v2``.

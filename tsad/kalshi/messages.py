@@ -8,7 +8,8 @@ what the feed needs to recover from it (type, sid, seq, market).
 Lifecycle messages the engine acts on have their own types: `MarketCreated` (a new market,
 ``market_lifecycle_v2`` ``created``), `PriceGridChanged` (``price_level_structure_updated``:
 the market's valid prices changed) and `EventCreated` (``event_lifecycle``: a new event);
-every other ``market_lifecycle_v2`` event type is a `LifecycleMsg`.
+every other ``market_lifecycle_v2`` event type is a `LifecycleMsg`. `OrderGroupUpdate`
+(``order_group_updates``) tells when our order group was triggered by its contracts limit.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "FrameHeader",
     "LifecycleMsg",
     "MarketCreated",
+    "OrderGroupUpdate",
     "OrderbookDelta",
     "OrderbookSnapshot",
     "PositionMsg",
@@ -209,6 +211,24 @@ class EventCreated:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class OrderGroupUpdate:
+    """``order_group_updates``: one of our order groups changed.
+
+    ``event_type`` is ``created``, ``triggered`` (its limit was hit: Kalshi cancelled its
+    resting orders and rejects new ones in it until it is reset), ``reset``, ``deleted`` or
+    ``limit_updated``; ``contracts_limit`` (count units) comes with ``created`` and
+    ``limit_updated`` only.
+    """
+
+    sid: int
+    seq: int | None
+    event_type: str
+    order_group_id: str
+    contracts_limit: int | None = None
+    ts_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Subscribed:
     """``subscribed``: command ``id`` created subscription ``sid`` on ``channel``."""
 
@@ -250,7 +270,7 @@ class UnknownMsg:
 WsMessage: TypeAlias = (
     OrderbookSnapshot | OrderbookDelta | TickerUpdate | TradeMsg | FillMsg | UserOrderMsg
     | PositionMsg | LifecycleMsg | MarketCreated | PriceGridChanged | EventCreated
-    | Subscribed | CommandAck | ErrorMsg | UnknownMsg
+    | OrderGroupUpdate | Subscribed | CommandAck | ErrorMsg | UnknownMsg
 )
 
 
@@ -389,6 +409,18 @@ def _ws_lifecycle(env: JsonObject, m: JsonObject) -> WsMessage:
     )
 
 
+def _ws_order_group(env: JsonObject, m: JsonObject) -> OrderGroupUpdate:
+    return OrderGroupUpdate(
+        sid=env.req_int("sid"),
+        seq=env.opt_int("seq"),
+        event_type=m.enum_str("event_type",
+                              ("created", "triggered", "reset", "deleted", "limit_updated")),
+        order_group_id=m.req_str("order_group_id"),
+        contracts_limit=m.opt_count("contracts_limit_fp"),
+        ts_ms=m.opt_int("ts_ms"),
+    )
+
+
 def _ws_event(env: JsonObject, m: JsonObject) -> EventCreated:
     return EventCreated(
         sid=env.req_int("sid"),
@@ -445,6 +477,7 @@ def decode_ws(frame: str | bytes) -> WsMessage:
         "market_position": _ws_position,
         "market_lifecycle_v2": _ws_lifecycle,
         "event_lifecycle": _ws_event,
+        "order_group_updates": _ws_order_group,
     }
     if kind in decoders:
         return decoders[kind](env, env.obj("msg"))
