@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import random
+
+import httpx
 
 from tsad.core.orders import BookSide, OrderRequest, WriteAck
 from tsad.kalshi.budget import Budget
@@ -12,6 +15,21 @@ from tsad.kalshi.signing import Signer
 
 LADDER = 6
 REPRICES = 20
+
+
+class Jittery(httpx.AsyncBaseTransport):
+    """Loopback with network-like latency: each request waits 0-50 ms before it goes out."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self._rng = random.Random(7)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(self._rng.uniform(0, 0.05))
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
 
 
 async def ladder_spots(client: KalshiClient, event_ticker: str) -> list[tuple[str, int]]:
@@ -30,8 +48,10 @@ async def ladder_spots(client: KalshiClient, event_ticker: str) -> list[tuple[st
 
 
 async def test_back_to_back_reprices_draw_no_429(sim, rsa_key, key_id):
-    """20 re-prices of a 6-quote ladder, each six concurrent amends: zero 429s, all land."""
-    client = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier="basic", timeout=10.0)
+    """20 re-prices of a 6-quote ladder, six concurrent amends each, with delivery jitter:
+    zero 429s, and every re-price lands."""
+    client = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier="basic", timeout=10.0,
+                          transport=Jittery())
     try:
         async with asyncio.timeout(120):
             await client.prepare()
