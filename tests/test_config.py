@@ -106,7 +106,7 @@ def test_shipped_config_loads_in_paper_mode():
     )
     assert cfg.risk.max_event_loss == 500_000_000
     assert cfg.risk.halt_file == SHIPPED.parent / "halt"
-    assert cfg.journal.path == SHIPPED.parent / "state" / "journal.sqlite3"
+    assert cfg.journal.path == SHIPPED.parent / "state" / "paper" / "journal.sqlite3"
 
 
 def test_shipped_config_comments_every_key():
@@ -365,9 +365,9 @@ def test_state_paths_go_under_state_directory(tmp_path: Path):
     cfg = load_config(write(tmp_path, '[model]\nprediction_path = "p.json"\n'
                                       '[exchange]\nprivate_key_path = "k.pem"\n'),
                       environ={"STATE_DIRECTORY": f"{state}:/elsewhere"})
-    assert cfg.journal.path == state / "state" / "journal.sqlite3"
+    assert cfg.journal.path == state / "state" / "paper" / "journal.sqlite3"
     assert cfg.risk.halt_file == state / "halt"
     assert cfg.model.prediction_path == state / "p.json"
     assert cfg.exchange.private_key_path == tmp_path / "k.pem"
     plain = load_config(write(tmp_path, ""), environ={})
-    assert plain.journal.path == tmp_path / "state" / "journal.sqlite3"
+    assert plain.journal.path == tmp_path / "state" / "paper" / "journal.sqlite3"

@@ -28,6 +28,7 @@ from tsad.errors import ConfigError
 from tsad.runtime.settings import (
     DEFAULT_URLS,
     DEFAULTS,
+    PAPER_JOURNAL,
     RESTART_REQUIRED_KEYS,
     SECTIONS,
     AlertsConfig,
@@ -513,7 +514,8 @@ def _check(p: _Parser, s: dict[str, dict[str, object]]) -> None:
     if isinstance(low, int) and isinstance(high, int) and not low < high:
         p.error("risk.min_price", "must be < risk.max_price")
     risk.setdefault("halt_file", p.state / "halt")
-    journal.setdefault("path", p.state / DEFAULTS.journal.path)
+    journal.setdefault("path", p.state / (PAPER_JOURNAL if env is Environment.PAPER
+                                          else DEFAULTS.journal.path))
     market = s.setdefault("market", {})
     series, event = market.get("series", DEFAULTS.market.series), market.get("event")
     if isinstance(event, str) and isinstance(series, str) and not event.startswith(series + "-"):

@@ -27,6 +27,7 @@ import structlog
 from tsad.core.money import PRICE_SCALE, format_count, format_money, format_price
 from tsad.core.orders import BookSide, Fill, MirrorOrder, MirrorState
 from tsad.errors import TsadError
+from tsad.runtime.settings import PAPER_JOURNAL
 
 
 __all__ = [
@@ -368,7 +369,10 @@ def socket_path_for_config_file(
         raise StatusUnavailable(f"{config_path}: cannot read the config: {exc}") from exc
     journal = raw.get("journal", {})
     text = journal.get("path") if isinstance(journal, dict) else None
-    path = Path(text).expanduser() if isinstance(text, str) and text else _DEFAULT_JOURNAL
+    exchange = raw.get("exchange", {})
+    paper = not isinstance(exchange, dict) or exchange.get("environment", "paper") == "paper"
+    default = PAPER_JOURNAL if paper else _DEFAULT_JOURNAL
+    path = Path(text).expanduser() if isinstance(text, str) and text else default
     if not path.is_absolute():
         path = config_path.absolute().parent / path
     return socket_path(path, environ)

@@ -145,25 +145,10 @@ async def _endpoints(cfg: Config, stack: contextlib.AsyncExitStack) -> _Endpoint
     ex = cfg.exchange
     if ex.environment == "paper":
         from tsad.runtime import paper
-        from tsad.sim import Emulator
 
-        clock = SystemClock()
-        key = paper.new_key(cfg.paper.seed)
-        sim = Emulator(seed=cfg.paper.seed, outside_traders=cfg.paper.outside_traders,
-                       fair_drift=paper.FAIR_DRIFT, trader_rate=paper.TRADER_RATE)
-        await stack.enter_async_context(sim)
-        sim.register_key(key.key_id, key.public_pem)
-        center = cfg.paper.prediction or sim.fair_center
-        assert cfg.model.prediction_path is not None and cfg.model.history_path is not None
-        paper.write_paper_inputs(
-            prediction_path=cfg.model.prediction_path,
-            history_path=cfg.model.history_path,
-            event_ticker=sim.event_ticker, center=float(center), now=clock.now(),
-            seed=cfg.paper.seed,
-        )
-        log.info("paper.emulator_started", rest_url=sim.rest_url, ws_url=sim.ws_url,
-                 event_ticker=sim.event_ticker)
-        return _Endpoints(ex.rest_url or sim.rest_url, ex.ws_url or sim.ws_url, key.signer)
+        venue = await paper.start(cfg, stack, SystemClock())
+        return _Endpoints(ex.rest_url or venue.sim.rest_url, ex.ws_url or venue.sim.ws_url,
+                          venue.signer)
     key_obj = load_private_key(ex.private_key_path or "",
                                allow_insecure_permissions=ex.allow_insecure_key)
     assert ex.rest_url is not None and ex.ws_url is not None

@@ -22,6 +22,7 @@ from tsad.core.risk import RiskLimits
 __all__ = [
     "DEFAULTS",
     "DEFAULT_URLS",
+    "PAPER_JOURNAL",
     "RESTART_REQUIRED_KEYS",
     "SECTIONS",
     "AlertsConfig",
@@ -151,9 +152,13 @@ class RiskConfig:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JournalConfig:
-    """``[journal]``: the SQLite journal file."""
+    """``[journal]``: the SQLite journal file (paper mode's default: `PAPER_JOURNAL`)."""
 
     path: Path = Path("state/journal.sqlite3")
+
+
+PAPER_JOURNAL = Path("state/paper/journal.sqlite3")
+"""The journal's default in paper mode: paper fills never mix with a live journal's."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
