@@ -125,3 +125,30 @@ def test_quotes_narrow_as_the_week_goes_on(tmp_path: Path) -> None:
         spread.append(sum(p * (1 - p) for p in yes))  # zero once every market is certain
     assert band == sorted(band, reverse=True) and band[0] > band[-1]
     assert all(a > b for a, b in itertools.pairwise(spread))
+
+
+async def test_sim_serves_the_generated_history() -> None:
+    """`tsad sim` answers fetch-history's reads: settled past weeks, historical partition."""
+    import asyncio
+    import subprocess
+    import sys
+
+    import httpx
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tsad", "sim", "--port", "0", "--no-outside-traders",
+        "--history-weeks", "3", stdout=asyncio.subprocess.PIPE, stderr=subprocess.DEVNULL,
+    )
+    try:
+        assert proc.stdout is not None
+        info = json.loads(await asyncio.wait_for(proc.stdout.readline(), 30))
+        async with httpx.AsyncClient() as client:
+            r = await client.get(f"{info['rest_url']}/historical/markets",
+                                 params={"series_ticker": "KXTSAW", "limit": 1000})
+        assert r.status_code == 200
+        markets = r.json()["markets"]
+        assert len({m["event_ticker"] for m in markets}) == 3
+        assert all(m["status"] == "finalized" and m["result"] in ("yes", "no") for m in markets)
+    finally:
+        proc.terminate()
+        assert await asyncio.wait_for(proc.wait(), 30) == 0

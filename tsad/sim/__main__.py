@@ -2,7 +2,9 @@
 
 Without ``--key-id`` nothing can sign; with ``--key-id K --public-key FILE`` the key is
 registered as a user. In paper mode the daemon embeds the emulator and registers its own
-generated key the same way.
+generated key the same way. It also serves a generated history of settled weeks (the
+endpoints ``tsad fetch-history`` reads, all in the historical partition) unless
+``--history-weeks 0``.
 """
 
 from __future__ import annotations
@@ -13,9 +15,13 @@ import contextlib
 import json
 import signal
 import sys
+from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 
+from tsad.sim.history import GeneratedHistory, add_history_routes
 from tsad.sim.server import Emulator
+from tsad.sim.week import week_sunday
 
 
 __all__ = ["main"]
@@ -30,12 +36,25 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tier", default="basic")
     p.add_argument("--no-outside-traders", action="store_true")
+    p.add_argument("--history-weeks", type=int, default=52,
+                   help="settled past weeks to serve (0: none)")
     return p
+
+
+def _history(args: argparse.Namespace, now: datetime) -> GeneratedHistory:
+    """The ``--history-weeks`` settled weeks before the current one, all past the cutoff."""
+    last = week_sunday(now) - timedelta(days=7)
+    return GeneratedHistory(last - timedelta(days=7 * (args.history_weeks - 1)), last,
+                            seed=args.seed, cutoff=now)
 
 
 async def _serve(args: argparse.Namespace) -> int:
     sim = Emulator(seed=args.seed, outside_traders=not args.no_outside_traders,
                    host=args.host, port=args.port, tier=args.tier)
+    if args.history_weeks > 0:
+        history = _history(args, sim.venue.clock.now())
+        sim.extra_routes.append(partial(add_history_routes, history=history,
+                                        live_markets=False))
     if args.key_id:
         if args.public_key is None:
             print("--key-id needs --public-key", file=sys.stderr)

@@ -114,6 +114,8 @@ class Emulator:
         self.venue.skip_seq = self.faults.take_skip
         self.request_log: list[RequestRecord] = []
         self.write_times: list[tuple[str, float]] = []
+        # More routes to serve (each adds its own to the router at `start`).
+        self.extra_routes: list[Callable[[web.UrlDispatcher], None]] = []
         self._runner: web.AppRunner | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.rest_url = ""
@@ -189,6 +191,8 @@ class Emulator:
         PortfolioRoutes(self.venue, self._tier).register(app.router, PREFIX)
         OrderRoutes(self.venue, self._gate).register(app.router, PREFIX)
         GroupRoutes(self.venue).register(app.router, PREFIX)
+        for add_routes in self.extra_routes:
+            add_routes(app.router)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
