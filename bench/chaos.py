@@ -103,7 +103,8 @@ stop_timeout = {stop_timeout}
 # Fault kinds: every one is tried once (in a seeded order) before the weighted draws.
 WEIGHTS: dict[str, int] = {
     "ws_drop": 6, "seq_gap": 6, "burst_5xx": 6, "burst_429": 4, "write_timeout": 3,
-    "applied_503": 4, "trading_pause": 3, "exchange_pause": 2, "outside_fill": 12,
+    "applied_503": 4, "trading_pause": 3, "exchange_pause": 2, "outside_fill": 10,
+    "partial_fills": 4,
     "reprice": 8, "corrupt_forecast": 3, "sighup_valid": 3, "sighup_invalid": 2,
     "sighup_restart_key": 2, "sigterm_restart": 3, "kill9_restart": 3, "stop_503": 1,
     "sigterm_in_pause": 1,
@@ -459,7 +460,7 @@ class ChaosRun:
 
     async def _pause(self, setter: Callable[[bool], None]) -> bool:
         setter(False)
-        await asyncio.sleep(self.rng.uniform(1.0, 3.0))
+        await asyncio.sleep(self.rng.uniform(0.5, 2.0))
         if self.rng.random() < 0.3:
             self.sim.faults.drop_connections()
         setter(True)
@@ -478,6 +479,20 @@ class ChaosRun:
         for o in self.rng.sample(mine, min(len(mine), self.rng.randint(1, 3))):
             count = o.remaining if self.rng.random() < 0.5 else max(100, o.remaining // 2)
             self.sim.fill_outside(o.order_id, count)
+        return True
+
+    async def _f_partial_fills(self) -> bool:
+        # Half of one order, then (after the daemon answered) half of what rests on that
+        # market and side again: the second fill lands on an amended, part-filled order.
+        mine = self.ours()
+        if not mine or not self.sim.trading_active:
+            return False
+        o = self.rng.choice(mine)
+        self.sim.fill_outside(o.order_id, max(100, o.remaining // 2))
+        await asyncio.sleep(self.rng.uniform(0.3, 1.0))
+        again = [x for x in self.ours() if (x.ticker, x.side) == (o.ticker, o.side)]
+        if again and self.sim.trading_active:
+            self.sim.fill_outside(again[0].order_id, max(100, again[0].remaining // 2))
         return True
 
     def _write_prediction(self, factor: float) -> None:
@@ -621,7 +636,7 @@ class ChaosRun:
                         break
                     continue
                 await self.do(kind)
-                await asyncio.sleep(self.rng.uniform(0.2, 1.5))
+                await asyncio.sleep(self.rng.uniform(0.1, 0.8))
             await self.finish()
         finally:
             monitor.cancel()

@@ -21,14 +21,14 @@ SEED = 3
 
 
 async def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
-    """~25 s of faults (each kind once, then seeded draws) and no invariant is ever violated.
+    """~30 s of faults (each kind once, then seeded draws) and no invariant is ever violated.
 
     Checked from the emulator continuously and from the journal at the end: one live order
     per market and side, position + resting within max_position, every fill journaled once,
     no real 429, clean SIGTERM exits with nothing resting, adoption after kill -9, no
     traceback, a restart-only reload refused.
     """
-    report = await run_chaos(seconds=25, seed=SEED, workdir=tmp_path)
+    report = await run_chaos(seconds=30, seed=SEED, workdir=tmp_path)
     assert report.ok, report.render()
     # The run did what it claims: restarts of both kinds happened and fills were compared.
     assert report.lifecycle["sigterm"] >= 1 and report.lifecycle["kill9"] >= 1, report.render()
