@@ -381,3 +381,47 @@ def test_marks_keep_the_last_known_values(tmp_path: Path) -> None:
         j.record_marks([Mark(ticker=t, mid=5000, fair=Fraction(1, 2))])
         j.record_marks([Mark(ticker=t, mid=None, fair=Fraction(3, 5))])
         assert j.marks() == {t: Mark(ticker=t, mid=5000, fair=Fraction(3, 5))}
+
+
+async def test_exchange_settlements_are_journaled_once(sim, rsa_key, key_id,
+                                                       tmp_path: Path) -> None:
+    """The client reads GET /portfolio/settlements from the emulator after an outside fill
+    and a settlement; the journal records each market once, completing a lifecycle row with
+    the exchange's revenue and counts, however often the list is passed again."""
+    from tsad.clock import SystemClock
+    from tsad.core.orders import OrderRequest
+    from tsad.kalshi.rest import KalshiClient
+    from tsad.kalshi.signing import Signer
+
+    picks = []  # markets with room for our bid one cent above the best outside bid
+    for m in sim.event.markets:
+        levels = sim.book_levels(m.ticker)
+        bid = max((p for p, c in levels.yes if c > 0), default=None)
+        best_no = max((p for p, c in levels.no if c > 0), default=None)
+        if bid is not None and best_no is not None and 10_000 - best_no - bid >= 200:
+            picks.append((m.ticker, bid + 100))
+    (won, won_price), (lost, lost_price) = picks[0], picks[1]
+    client = KalshiClient(rest_url=sim.rest_url, signer=Signer(key_id, rsa_key),
+                          clock=SystemClock())
+    try:
+        for t, price, cid in ((won, won_price, "tsad-s-1"), (lost, lost_price, "tsad-s-2")):
+            await client.create_order(OrderRequest(ticker=t, side=BookSide.BID, price=price,
+                                                   count=500, client_order_id=cid))
+            sim.add_order(t, BookSide.ASK, price, 500)  # an outside seller fills us
+        sim.settle(won, 1)
+        sim.settle(lost, 0)
+        rows = await client.list_settlements(event_ticker=sim.event_ticker)
+    finally:
+        await client.aclose()
+    by = {r.ticker: r for r in rows}
+    assert set(by) == {won, lost}
+    assert (by[won].result, by[won].yes_count, by[won].revenue) == ("yes", 500, 5_000_000)
+    assert (by[lost].result, by[lost].revenue) == ("no", 0)
+    with Journal.open(tmp_path / "j.db") as j:
+        j.record_settlement(Settlement(ticker=won, result="yes", value=10_000,
+                                       source="lifecycle"))
+        assert j.record_exchange_settlements(rows) == 1  # only `lost` was new
+        assert j.record_exchange_settlements(rows) == 0
+        got = {st.ticker: st for st in j.settlements()}
+    assert got[won].source == "exchange" and got[won].revenue == 5_000_000
+    assert got[won].yes_count == 500 and got[lost].value == 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from tsad.core.market import Event, Market
@@ -16,7 +17,7 @@ from tsad.core.orders import Balance, Fill, Order, OrderRequest, Position, Write
 from tsad.errors import ExchangeError
 
 
-__all__ = ["Exchange", "ExchangeStatus", "OrderbookLevels"]
+__all__ = ["Exchange", "ExchangeStatus", "MarketSettlement", "OrderbookLevels"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -38,6 +39,24 @@ class OrderbookLevels:
     ticker: str
     yes: tuple[tuple[int, int], ...]
     no: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarketSettlement:
+    """One market as the exchange settled it for us (``GET /portfolio/settlements``).
+
+    ``value`` is the YES payout per contract in price units (None when not reported);
+    ``revenue`` and ``fee`` are money ($0.000001), the counts in 0.01 contract.
+    """
+
+    ticker: str
+    result: str
+    value: int | None
+    revenue: int
+    fee: int
+    yes_count: int
+    no_count: int
+    settled_ts: datetime | None
 
 
 class Exchange(Protocol):
@@ -80,6 +99,12 @@ class Exchange(Protocol):
         self, *, ticker: str | None = None, min_ts: int | None = None
     ) -> list[Fill]:
         """Return our fills (all pages), optionally since ``min_ts`` (Unix seconds)."""
+        ...
+
+    async def list_settlements(
+        self, *, event_ticker: str | None = None
+    ) -> list[MarketSettlement]:
+        """Return our settled markets (all pages), of one event if given."""
         ...
 
     async def get_balance(self) -> Balance:

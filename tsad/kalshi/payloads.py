@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from tsad.core.exchange import ExchangeStatus, OrderbookLevels
+from tsad.core.exchange import ExchangeStatus, MarketSettlement, OrderbookLevels
 from tsad.core.market import Event, Market, StrikeType
-from tsad.core.money import PriceGrid
+from tsad.core.money import MONEY_SCALE, PRICE_ONE, PriceGrid
 from tsad.core.orders import Balance, Fill, Order, OrderStatus, Position, WriteAck
 from tsad.errors import ExchangeError, ProtocolError
 from tsad.kalshi.error_bodies import item_error
@@ -56,6 +56,8 @@ __all__ = [
     "decode_position",
     "decode_positions_page",
     "decode_series",
+    "decode_settlement",
+    "decode_settlements_page",
     "decode_write_ack",
     "fill_from",
     "order_from",
@@ -341,6 +343,32 @@ def decode_fills_page(payload: Json) -> Page:
     """Decode one page of ``GET /portfolio/fills``."""
     o = JsonObject(payload, "fills response")
     items, bad = _rows(o.items("fills", required=False), "fills", decode_fill)
+    return Page(items=items, cursor=cursor(o), bad=bad)
+
+
+@decoder
+def decode_settlement(data: Json, where: str = "settlement") -> MarketSettlement:
+    """Decode one ``Settlement`` (``revenue`` and ``value`` are integer cents)."""
+    o = JsonObject(data, where)
+    value = o.opt_int("value")
+    return MarketSettlement(
+        ticker=o.req_str("ticker"),
+        result=o.enum_str("market_result", ("yes", "no", "scalar")),
+        value=None if value is None else value * (PRICE_ONE // 100),
+        revenue=o.req_int("revenue") * (MONEY_SCALE // 100),
+        fee=o.money("fee_cost", default=0),
+        yes_count=o.count("yes_count_fp"),
+        no_count=o.count("no_count_fp"),
+        settled_ts=o.time("settled_time"),
+    )
+
+
+@decoder
+def decode_settlements_page(payload: Json) -> Page:
+    """Decode one page of ``GET /portfolio/settlements``."""
+    o = JsonObject(payload, "settlements response")
+    items, bad = _rows(o.items("settlements", required=False), "settlements",
+                       decode_settlement)
     return Page(items=items, cursor=cursor(o), bad=bad)
 
 

@@ -32,7 +32,7 @@ import httpx
 import structlog
 
 from tsad.core.clock import Clock
-from tsad.core.exchange import Exchange, ExchangeStatus, OrderbookLevels
+from tsad.core.exchange import Exchange, ExchangeStatus, MarketSettlement, OrderbookLevels
 from tsad.core.market import Event, Market
 from tsad.core.orders import (
     Balance,
@@ -201,6 +201,13 @@ class KalshiClient(ApiSession):
         """Return our fills, all pages, optionally since ``min_ts`` (Unix seconds)."""
         params = {"ticker": ticker, "min_ts": min_ts, "order_id": order_id}
         return await self._paged("/portfolio/fills", params, wire.decode_fills_page)
+
+    async def list_settlements(
+        self, *, event_ticker: str | None = None
+    ) -> list[MarketSettlement]:
+        """Return our settled markets, all pages (``GET /portfolio/settlements``)."""
+        params = {"event_ticker": event_ticker}
+        return await self._paged("/portfolio/settlements", params, wire.decode_settlements_page)
 
     async def get_balance(self) -> Balance:
         """Return our balance (``GET /portfolio/balance``)."""

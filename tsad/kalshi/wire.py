@@ -65,6 +65,8 @@ from tsad.kalshi.payloads import (
     decode_position,
     decode_positions_page,
     decode_series,
+    decode_settlement,
+    decode_settlements_page,
     decode_write_ack,
 )
 from tsad.kalshi.request_bodies import (
@@ -129,6 +131,8 @@ __all__ = [
     "decode_position",
     "decode_positions_page",
     "decode_series",
+    "decode_settlement",
+    "decode_settlements_page",
     "decode_write_ack",
     "decode_ws",
     "decoder",

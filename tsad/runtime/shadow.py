@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 import structlog
 
-from tsad.core.exchange import Exchange, ExchangeStatus, OrderbookLevels
+from tsad.core.exchange import Exchange, ExchangeStatus, MarketSettlement, OrderbookLevels
 from tsad.core.market import Event, Market
 from tsad.core.money import format_count, format_price
 from tsad.core.orders import Balance, Fill, Order, OrderRequest, Position, WriteAck
@@ -71,6 +71,12 @@ class ShadowExchange:
     ) -> list[Fill]:
         """Pass through."""
         return await self._inner.list_fills(ticker=ticker, min_ts=min_ts)
+
+    async def list_settlements(
+        self, *, event_ticker: str | None = None
+    ) -> list[MarketSettlement]:
+        """Pass through."""
+        return await self._inner.list_settlements(event_ticker=event_ticker)
 
     async def get_balance(self) -> Balance:
         """Pass through."""
