@@ -458,8 +458,20 @@ class ChaosRun:
         self.sim.faults.fail_after_apply(self.rng.randint(1, 2), status=503)
         return True
 
+    def _check_paused_empty(self, what: str) -> None:
+        # [risk] cancel_order_on_pause (default true) stamps every create, so a pause
+        # cancels our orders on the exchange's side at once.
+        left = [o for o in self.ours() if o.client_order_id.startswith(PREFIX + "-")]
+        if left:
+            self.violation("rested_through_pause",
+                           f"{len(left)} of ours still rest right after the {what} pause "
+                           f"(created without cancel_order_on_pause), e.g. "
+                           f"{left[0].client_order_id}")
+
     async def _pause(self, setter: Callable[[bool], None]) -> bool:
         setter(False)
+        self._check_paused_empty("trading" if setter == self.sim.set_trading_active
+                                 else "exchange")
         await asyncio.sleep(self.rng.uniform(0.5, 2.0))
         if self.rng.random() < 0.3:
             self.sim.faults.drop_connections()
@@ -571,6 +583,7 @@ class ChaosRun:
         whole = self.rng.random() < 0.5
         setter = self.sim.set_exchange_active if whole else self.sim.set_trading_active
         setter(False)
+        self._check_paused_empty("exchange" if whole else "trading")
         await asyncio.sleep(self.rng.uniform(0.2, 1.0))
         await self.sigterm(expect_ok=None if whole else True)
         self.report.lifecycle["sigterm_exchange_paused" if whole else "sigterm_paused"] += 1
