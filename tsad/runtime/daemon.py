@@ -283,7 +283,6 @@ class _Daemon:
             rest_url=ep.rest_url, signer=ep.signer, tier=cfg.exchange.tier,
             timeout=cfg.exchange.request_timeout, clock=self.clock,
             transport=self.oversight.transport,
-            order_group_contracts_limit=cfg.risk.order_group_contracts_limit,
         )
         stack.push_async_callback(client.aclose)
         self.exchange = ShadowExchange(client) if cfg.exchange.dry_run else client
