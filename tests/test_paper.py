@@ -152,3 +152,10 @@ async def test_sim_serves_the_generated_history() -> None:
     finally:
         proc.terminate()
         assert await asyncio.wait_for(proc.wait(), 30) == 0
+
+
+def test_a_forecasters_own_prediction_gets_no_synthetic_actuals(tmp_path: Path) -> None:
+    cfg_path = tmp_path / "config.toml"
+    cfg_path.write_text('[model]\nprediction_path = "p.json"\nhistory_path = "h.csv"\n')
+    cfg = paper.with_paper_paths(load_config(cfg_path, environ={}))
+    assert cfg.model.actuals_path is None

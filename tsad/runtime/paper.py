@@ -95,18 +95,21 @@ def paper_folder(config: Config) -> Path:
 def with_paper_paths(config: Config) -> Config:
     """Give a paper config its forecaster files in the paper folder, where not configured.
 
-    The actuals default to the paper week's synthetic daily numbers (`write_paper_actuals`),
-    so the ``realized_days`` hook narrows the quotes as days get published.
+    With the synthetic prediction (no ``prediction_path``), the actuals default to the paper
+    week's synthetic daily numbers (`write_paper_actuals`), so the ``realized_days`` hook
+    narrows the quotes as days get published; a forecaster's own prediction gets no
+    synthetic actuals.
     """
     if config.exchange.environment != "paper":
         return config
     base = paper_folder(config)
     mc = config.model
+    synthetic = mc.prediction_path is None
     return replace(config, model=replace(
         mc,
         prediction_path=mc.prediction_path or base / "prediction.json",
         history_path=mc.history_path or base / "history.csv",
-        actuals_path=mc.actuals_path or base / "actuals.csv",
+        actuals_path=mc.actuals_path or (base / "actuals.csv" if synthetic else None),
     ))
 
 
