@@ -1,15 +1,15 @@
-"""Tests of tsad.orders.OrderMirror: event sequences → states, fill dedupe, positions."""
+"""Tests of the order mirror: event sequences → states, fill dedupe, positions, ack races."""
 
 from __future__ import annotations
 
 import pytest
 
+from tsad.core.mirror import OrderMirror
 from tsad.core.orders import (
     BookSide,
     Fill,
     MirrorState,
     Order,
-    OrderMirror,
     OrderRequest,
     OrderStatus,
     WriteAck,
@@ -62,14 +62,18 @@ SEQUENCES = [
     ("cancelling", [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)),
                     ("on_cancel_sent", ("o1",))], MirrorState.CANCELLING, 1000, True),
     ("cancelled", [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)),
-                   ("on_cancel_sent", ("o1",)), ("on_cancelled", ("o1",))], None, None, False),
+                   ("on_cancel_sent", ("o1",)), ("on_cancelled", ("o1",))], None, None, True),
+    ("cancelled-reduced-by", [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)),
+                              ("on_cancel_sent", ("o1",)),
+                              ("on_cancelled", ("o1",), {"reduced_by": 1000})],
+     None, None, False),
     ("late-resting-after-cancel", [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)),
                                    ("on_cancelled", ("o1",)), ("on_user_order", (order(),))],
      None, None, False),
     ("cancel-404", [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)),
                     ("on_cancel_sent", ("o1",)),
                     ("on_error", (NotFound("gone"),), {"order_id": "o1"})],
-     None, None, False),
+     None, None, True),
     ("cancel-failed", [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)),
                        ("on_cancel_sent", ("o1",)),
                        ("on_error", (OrderRejected("paused"),), {"order_id": "o1"})],
@@ -161,15 +165,11 @@ def test_resync_confirms_pending():
         [("on_create_sent", (req(count=0), 0))],
         [("on_cancel_sent", ("nope",))],
         [("on_create_sent", (req(), 0)), ("on_cancel_sent", ("o1",))],
-        [("on_ack", (ack("ghost", "ghost"), 0))],
-        [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)), ("on_fill", (fill(count=2000),))],
-        [("on_create_sent", (req(), 0)), ("on_ack", (ack("o1"), 1)), ("on_ack", (ack("o9"), 2))],
     ],
-    ids=["duplicate-cid", "zero-count", "cancel-unknown", "cancel-pending", "ack-unknown",
-         "overfill", "two-order-ids"],
+    ids=["duplicate-cid", "zero-count", "cancel-unknown", "cancel-pending"],
 )
 def test_invariants(steps):
-    """Impossible transitions raise InvariantError."""
+    """Requests the engine must never send raise InvariantError."""
     m = OrderMirror()
     with pytest.raises(InvariantError):
         for name, args in steps:
@@ -211,3 +211,184 @@ def test_read_begun_before_an_amend_keeps_the_new_price():
     assert [o.price for o in m.resting()] == [4600]
     m.on_resync([order(price=4500)], now_ms=3, since=m.mark())
     assert [o.price for o in m.resting()] == [4500]
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [("on_ack", (ack("ghost", "ghost"), 0))],
+        [("on_create_sent", (req(), 0)), ("on_ack", (ack(), 1)), ("on_fill", (fill(count=2000),))],
+        [("on_create_sent", (req(), 0)), ("on_ack", (ack("o1"), 1)), ("on_ack", (ack("o9"), 2))],
+        [("on_amended", ("nope",), {"price": 1, "ack": ack("nope")})],
+    ],
+    ids=["ack-unknown", "overfill", "two-order-ids", "amend-ack-unknown"],
+)
+def test_exchange_input_never_raises_it_reports_a_problem(steps):
+    """What the exchange says never raises: the mirror records a problem for a resync."""
+    m = OrderMirror()
+    for name, args, *kw in steps:
+        getattr(m, name)(*args, **(kw[0] if kw else {}))
+    assert m.take_problems()
+    assert m.take_problems() == []
+
+
+def amend_scenario(m, *, filled, new_remaining, ack_remaining, ack_fill=None):
+    """A 10-lot bid acked, ``filled`` executed by fills, then amended to ``new_remaining``."""
+    m.on_create_sent(req(count=1000), 0)
+    m.on_ack(ack(remaining=1000, filled=0), 1)
+    if filled:
+        m.on_fill(fill(tid="t1", count=filled))
+    view = m.get("o1")
+    total = view.filled + new_remaining  # V2 amend count: filled + desired remaining
+    m.on_amend_sent("o1", total=total)
+    m.on_amended("o1", price=4500, total=total,
+                 ack=ack(remaining=ack_remaining, filled=ack_fill))
+    return total
+
+
+def test_amend_after_partial_fill_keeps_cumulative_fills():
+    """10-lot bid, 8 filled, amended down to 1 remaining: the ack's counts are not totals."""
+    m = OrderMirror()
+    total = amend_scenario(m, filled=800, new_remaining=100, ack_remaining=100, ack_fill=0)
+    assert total == 900
+    view = m.get("o1")
+    assert (view.state, view.filled, view.remaining, view.price) == (
+        MirrorState.RESTING, 800, 100, 4500)
+    assert m.take_problems() == []
+    assert m.position(T) == 800
+
+
+def test_amend_whose_new_size_equals_prior_fills_keeps_the_order():
+    """Prior fills equal to the new remaining: the live order is not forgotten."""
+    m = OrderMirror()
+    amend_scenario(m, filled=800, new_remaining=800, ack_remaining=800)
+    view = m.get("o1")
+    assert view is not None and view.remaining == 800 and view.filled == 800
+    assert [o.order_id for o in m.resting()] == ["o1"]
+
+
+def test_amend_that_crosses_counts_its_fills_once():
+    """An amend that fills 2 reports fill_count 2: counted once, when its fill arrives."""
+    m = OrderMirror()
+    amend_scenario(m, filled=300, new_remaining=700, ack_remaining=500, ack_fill=200)
+    view = m.get("o1")
+    assert (view.filled, view.remaining) == (500, 500)
+    m.on_fill(fill(tid="t2", count=200))
+    view = m.get("o1")
+    assert (view.filled, view.remaining) == (500, 500)
+    assert m.position(T) == 500
+    assert m.take_problems() == []
+
+
+def test_fill_before_amend_up_ack_is_not_an_overfill():
+    """A fill beyond the old size that beats the amend-up ack is accepted."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_ack(ack(remaining=1000, filled=0), 1)
+    m.on_amend_sent("o1", total=1500)
+    m.on_fill(fill(tid="t1", count=1200))
+    assert m.take_problems() == []
+    view = m.get("o1")
+    assert view is not None and view.remaining == 300
+    m.on_amended("o1", price=4400, total=1500, ack=ack(remaining=300))
+    view = m.get("o1")
+    assert (view.filled, view.remaining) == (1200, 300)
+
+
+def test_fills_reaching_a_changed_size_wait_for_the_final_status():
+    """After a resize, fills reaching the size leave the key blocked until the exchange says."""
+    m = OrderMirror()
+    amend_scenario(m, filled=0, new_remaining=500, ack_remaining=500)
+    m.on_fill(fill(tid="t1", count=500))
+    assert m.get("o1") is not None and (T, BookSide.BID) in m.in_flight_keys()
+    assert m.resting() == []
+    m.on_user_order(order(status=OrderStatus.EXECUTED, remaining=0, filled=500))
+    assert m.get("o1") is None and m.in_flight_keys() == set()
+
+
+def test_decrease_ack_sets_what_rests():
+    """A decrease ack's remaining_count is the resting size after it."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_ack(ack(remaining=1000, filled=0), 1)
+    m.on_fill(fill(count=200))
+    m.on_amend_sent("o1")
+    m.on_amended("o1", price=4400, ack=ack(remaining=300))
+    view = m.get("o1")
+    assert (view.filled, view.remaining) == (200, 300)
+
+
+def test_create_ack_after_the_order_was_filled_and_reported():
+    """user_order (executed) and fills before the create's ack: the late ack changes nothing."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_fill(Fill(trade_id="t1", order_id="o1", ticker=T, side=BookSide.BID, price=4400,
+                   count=1000, client_order_id="c1"))
+    m.on_user_order(order(status=OrderStatus.EXECUTED, remaining=0, filled=1000))
+    m.on_ack(ack(remaining=0, filled=1000), 2)
+    assert m.get("c1") is None and m.live() == [] and m.take_problems() == []
+    assert m.position(T) == 1000
+
+
+def test_reported_fills_count_in_the_position_until_their_messages_arrive():
+    """A user_order reporting fills moves the position before the fill message does."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_ack(ack(remaining=1000, filled=0), 1)
+    m.on_user_order(order(remaining=600, filled=400))
+    assert m.position(T) == 400
+    assert m.position_values()[T].exposure == 400 * 4400
+    m.on_fill(fill(count=400))
+    assert m.position(T) == 400
+
+
+def test_position_cost_from_fills_and_rest():
+    """Positions carry their cost: bids at p, asks at 1 − p; a REST read replaces both."""
+    m = OrderMirror()
+    m.on_fill(fill(tid="a", oid="x", count=1000))
+    assert m.position_values()[T].exposure == 1000 * 4400
+    m.on_fill(Fill(trade_id="b", order_id="y", ticker=T, side=BookSide.ASK, price=5000,
+                   count=500))
+    v = m.position_values()[T]
+    assert (v.position, v.exposure) == (500, 500 * 4400)
+    m.set_position(T, -300, 300 * 6000)
+    v = m.position_values()[T]
+    assert (v.position, v.exposure) == (-300, 300 * 6000)
+
+
+def test_cancelled_order_settles_before_its_key_is_quoted_again():
+    """A cancel ack without reduced_by leaves the order's fills unknown: its key waits for
+    the final user_order, whose fills count in the position before their messages come."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_ack(ack(remaining=1000, filled=0), 1)
+    m.on_cancel_sent("o1")
+    m.on_cancelled("o1")
+    assert (T, BookSide.BID) in m.in_flight_keys()
+    m.on_user_order(order(status=OrderStatus.CANCELED, remaining=0, filled=400))
+    assert m.in_flight_keys() == set()
+    assert m.position(T) == 400
+    m.on_fill(fill(count=400))
+    assert m.position(T) == 400
+
+
+def test_cancel_reduced_by_tells_the_fills():
+    """reduced_by = what rested when cancelled: the rest of the total was filled."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_ack(ack(remaining=1000, filled=0), 1)
+    m.on_cancel_sent("o1")
+    m.on_cancelled("o1", reduced_by=700)
+    assert m.in_flight_keys() == set() and m.position(T) == 300
+
+
+def test_settling_order_is_released_by_a_read_begun_after_it_ended():
+    """A REST read begun after a 404 (with its fills) releases the key."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_ack(ack(remaining=1000, filled=0), 1)
+    m.on_cancel_sent("o1")
+    m.on_error(NotFound("gone"), order_id="o1")
+    since = m.mark()
+    m.on_resync([], now_ms=5, since=since)
+    assert m.in_flight_keys() == set()

@@ -71,7 +71,10 @@ class OrderRequest:
 class WriteAck:
     """The synchronous answer to a V2 write (create, amend, decrease, cancel).
 
-    ``remaining`` / ``filled`` are None when the exchange did not report them.
+    ``remaining`` / ``filled`` are None when the exchange did not report them. ``filled`` is
+    what THIS request filled (a create's fills on placement, an amend's fills by the amend),
+    never an order's cumulative fills. ``reduced_by`` is a cancel's count cancelled (the
+    remaining at that moment), None when not reported.
     """
 
     order_id: str
@@ -79,6 +82,7 @@ class WriteAck:
     remaining: int | None = None
     filled: int | None = None
     ts_ms: int | None = None
+    reduced_by: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

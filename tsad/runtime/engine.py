@@ -39,13 +39,13 @@ from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.exchange import Exchange
 from tsad.core.market import Event, Market, Valuation
+from tsad.core.mirror import OrderMirror
 from tsad.core.orders import (
     BookSide,
     Fill,
     MirrorOrder,
     MirrorState,
     Order,
-    OrderMirror,
     OrderStatus,
     Position,
     WriteAck,
@@ -637,6 +637,11 @@ class Engine:
             self._stop_cancels_done = True
 
     def _on_write_done(self, ev: WriteDone) -> None:
+        self._apply_write_done(ev)
+        if self.mirror.settling():  # an order ended with fills we have not heard of
+            self._request_resync()
+
+    def _apply_write_done(self, ev: WriteDone) -> None:
         it = ev.intent
         key = (it.ticker, it.side)
         self._dirty = True
@@ -703,18 +708,17 @@ class Engine:
         assert it.order_id is not None
         before = self.mirror.get(it.order_id)
         if it.kind == "cancel":
-            self.mirror.on_cancelled(it.order_id)
+            self.mirror.on_cancelled(it.order_id, reduced_by=ack.reduced_by)
             self._journal_order(before, it.order_id, OrderStatus.CANCELED)
             log.info("order.cancelled", ticker=it.ticker, side=it.side.value)
             return
-        # Amend / decrease: the V2 answer omits counts unless they changed; the request says
-        # what they are now (an amend's count is the new total, a decrease's the remainder).
-        remaining = ack.remaining
-        if remaining is None and it.count is not None:
-            filled = before.filled if before is not None else it.filled
-            remaining = it.count - filled if it.kind == "amend" else it.count
+        # Amend: the request's count is the new total (the ack's fill_count is only what
+        # the amend itself filled). Decrease: the ack's remaining_count is what rests now.
         price = it.price if it.price is not None else (before.price if before else 0)
-        self.mirror.on_amended(it.order_id, price=price, ack=replace(ack, remaining=remaining))
+        total = it.count if it.kind == "amend" else None
+        self.mirror.on_amended(it.order_id, price=price, ack=ack, total=total)
+        after = self.mirror.get(ack.order_id)
+        remaining = after.remaining if after is not None else 0
         self._journal_order(before, ack.order_id, OrderStatus.EXECUTED)
         log.info("order.amended" if it.kind == "amend" else "order.decreased",
                  ticker=it.ticker, side=it.side.value, price=price, count=remaining)
@@ -740,6 +744,8 @@ class Engine:
         if ev.event is not None and self.event is not None:
             self._refresh_markets(ev.event)
         self._dirty = True
+        if self.mirror.settling():  # ended after this read began: read again
+            self._request_resync()
 
     def _refresh_markets(self, event: Event) -> None:
         """Take the latest state of this event's markets (status, close time, grid)."""
@@ -889,7 +895,7 @@ class Engine:
             it = self._intent("amend", mo.ticker, mo.side, order_id=a.order_id,
                               client_order_id=mo.client_order_id, price=a.price, count=total,
                               filled=mo.filled)
-            self.mirror.on_amend_sent(a.order_id)
+            self.mirror.on_amend_sent(a.order_id, total=total)
             self._send(it, self.exchange.amend_order(
                 a.order_id, ticker=mo.ticker, side=mo.side.value, price=a.price, count=total,
                 client_order_id=mo.client_order_id))
