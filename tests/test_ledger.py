@@ -7,9 +7,10 @@ from fractions import Fraction
 from pathlib import Path
 
 from tsad.core.exchange import MarketSettlement
+from tsad.core.market import Outcome, Valuation
 from tsad.core.orders import BookSide, Fill
 from tsad.runtime.journal import Journal
-from tsad.runtime.ledger import Ledger, mid_of
+from tsad.runtime.ledger import Ledger, mid_of, yes_value
 
 
 T = "KXTSAW-26DEC06-A2.50"
@@ -54,3 +55,12 @@ def test_marks_at_most_every_interval(tmp_path: Path) -> None:
         marks = j.marks()
     assert (marks[T].mid, marks[T].fair, marks[U].mid) == (5100, Fraction(1, 2), 4000)
     assert mid_of(None, None) is None and mid_of(5300, None) == 5300
+
+
+def test_yes_value_of_either_leg() -> None:
+    assert yes_value(Valuation(ticker=T, outcome=Outcome.YES, true_value=Fraction(3, 5))) == (
+        Fraction(3, 5))
+    assert yes_value(Valuation(ticker=T, outcome=Outcome.NO, true_value=Fraction(3, 5))) == (
+        Fraction(2, 5))
+    assert yes_value(Valuation(ticker=T, outcome=None, true_value=None, reason="x")) is None
+    assert yes_value(None) is None

@@ -16,12 +16,13 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 
 from tsad.core.exchange import MarketSettlement
+from tsad.core.market import Outcome, Valuation
 from tsad.core.orders import Fill
 from tsad.core.pnl import settlement_value
 from tsad.runtime.journal import Journal, Mark, Settlement
 
 
-__all__ = ["MARK_SECONDS", "Ledger", "mid_of"]
+__all__ = ["MARK_SECONDS", "Ledger", "mid_of", "yes_value"]
 
 MARK_SECONDS = 60.0
 """How often marks are written: the report values open positions at most this stale."""
@@ -33,6 +34,14 @@ def mid_of(best_bid: int | None, best_ask: int | None) -> int | None:
     if best_bid is not None and best_ask is not None:
         return (best_bid + best_ask) // 2
     return best_bid if best_ask is None else best_ask
+
+
+def yes_value(valuation: Valuation | None) -> Fraction | None:
+    """Return tsad's true value of YES from a valuation (of either leg), or None."""
+    if valuation is None or valuation.true_value is None or valuation.outcome is None:
+        return None
+    tv = valuation.true_value
+    return tv if valuation.outcome is Outcome.YES else 1 - tv
 
 
 class Ledger:
