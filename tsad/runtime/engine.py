@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -34,9 +35,10 @@ from typing import Any
 
 import structlog
 
-from tsad.core import midweek, model, quoting, reconcile, risk, tickers
+from tsad.core import engine as core, midweek, model, quoting, reconcile, tickers
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
+from tsad.core.engine import BookView
 from tsad.core.exchange import Exchange
 from tsad.core.market import Event, Market, Valuation
 from tsad.core.mirror import OrderMirror
@@ -55,6 +57,7 @@ from tsad.errors import (
     ConfigError,
     Conflict,
     ExchangeError,
+    FatalError,
     HookError,
     InputError,
     NotFound,
@@ -63,12 +66,13 @@ from tsad.errors import (
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
-from tsad.runtime import inputs
+from tsad.runtime import inputs, sweep
 from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.journal import Decision, Journal
 
 
 __all__ = [
+    "BookView",
     "Engine",
     "EngineStats",
     "ReloadRequested",
@@ -100,6 +104,17 @@ _FILL_LOOKBACK = 300
 
 # How long startup waits for every book's first snapshot before quoting the fresh ones.
 _STARTUP_BOOK_WAIT = 10.0
+
+# The stop's cancel-all sweep gives up (unconfirmed) after this many seconds.
+_STOP_SWEEP_SECONDS = 20.0
+
+_WRITE_KINDS = frozenset({"create", "amend", "decrease", "cancel"})
+
+# Unexpected exceptions in a row (handlers, cycles) before the engine gives up (FatalError).
+_MAX_FAILURES = 20
+
+# Feed messages that change the event's markets (tsad.kalshi.messages): read the event again.
+_REFRESHING = frozenset({"MarketCreated", "PriceGridChanged", "EventCreated"})
 
 
 # --- events the shell puts on the queue ------------------------------------------------
@@ -139,7 +154,7 @@ class ResyncDone:
     started_at: int
     orders: tuple[Order, ...] | None
     positions: tuple[Position, ...] | None
-    error: ExchangeError | None = None
+    error: Exception | None = None
     fills: tuple[Fill, ...] = ()
     event: Event | None = None
 
@@ -149,7 +164,7 @@ class StatusChecked:
     """An exchange status poll finished (None: the poll failed)."""
 
     trading_active: bool | None
-    error: ExchangeError | None = None
+    error: Exception | None = None
     exchange_active: bool | None = None
 
 
@@ -158,7 +173,7 @@ class RolledOver:
     """The next week's event was fetched after the current one closed."""
 
     event: Event | None
-    error: ExchangeError | None = None
+    error: Exception | None = None
 
 
 # --- engine state ----------------------------------------------------------------------
@@ -189,16 +204,6 @@ class EngineStats:
     fills: int = 0
     events: int = 0
     last_progress: float = 0.0
-
-
-@dataclass(slots=True, kw_only=True)
-class BookView:
-    """The engine's view of one market's book: best YES bid and ask, and whether usable."""
-
-    best_bid: int | None = None
-    best_ask: int | None = None
-    fresh: bool = False
-    stale_since: float | None = None
 
 
 class Engine:
@@ -246,6 +251,11 @@ class Engine:
         self.mirror = OrderMirror()
         self.valuations: dict[str, Valuation] = {}
         self.pull_reasons: dict[str, str] = {}
+        # Markets whose quotes are pulled on their own (stale data, bad strike), with why.
+        self.market_pulls: dict[str, str] = {}
+        # Markets with exchange reports the mirror could not reconcile, or whose messages
+        # may have been missed (reconnect): frozen until a read begun after it lands.
+        self._dirty_markets: dict[str, int] = {}
         self.trading_active = True
         # An exchange pause refuses cancels too (kalshi-api.md §8): then we send nothing.
         self.exchange_active = True
@@ -275,6 +285,10 @@ class Engine:
         self._roll_delay = 0.0
         self._stop_cancels_done = False
         self._predictions: dict[date, float] = {}
+        self._failures = 0
+        self._refresh_event = False
+        self._shown_pulls: dict[str, str] = {}
+        self.stop_confirmed = False
 
     # --- startup -----------------------------------------------------------------------
 
@@ -294,17 +308,25 @@ class Engine:
         event_ticker = cfg.market.event or tickers.current_event_ticker(now, cfg.market.series)
         event = await self.exchange.get_event(event_ticker)
         self._set_event(event)
-        orders = await self.exchange.list_orders(event_ticker=event.event_ticker, status="resting")
+        # Every open event of the series: a previous instance's orders on last week's markets
+        # are ours to manage (cancel) too.
+        orders = await self.exchange.list_orders(status="resting")
         self._adopt(orders)
         positions = await self.exchange.list_positions(event_ticker=event.event_ticker)
-        for p in positions:
-            if p.ticker in self.markets:
-                self.mirror.set_position(p.ticker, p.position)
-        # This week's fills (from a day before it opened): any we missed get journaled once.
+        # This week's fills (from a day before it opened): any we missed get journaled once,
+        # and the mirror learns their trade ids (a late duplicate never counts twice).
         sunday = tickers.parse_event_ticker(event.event_ticker).sunday
         since = int(tickers.event_open_time(sunday).timestamp()) - 86_400
-        fills = await self.exchange.list_fills(min_ts=since)
-        new = sum(1 for f in fills if f.ticker in self.markets and self.journal.record_fill(f))
+        fills = [f for f in await self.exchange.list_fills(min_ts=since)
+                 if self._in_series(f.ticker)]
+        new = sum(1 for f in fills if self._record_fill(f))
+        for f in fills:
+            self.mirror.on_fill(f)
+        # Then REST's positions, with their cost, are the truth for this week's markets.
+        rest = {p.ticker: p for p in positions}
+        for t in self.markets:
+            p = rest.get(t)
+            self.mirror.set_position(t, p.position if p else 0, p.exposure if p else 0)
         self._last_fill_read = int(now.timestamp())
         unresolved = self.journal.unresolved_intents()
         for row in unresolved:
@@ -330,10 +352,14 @@ class Engine:
         )
 
     def _set_event(self, event: Event) -> None:
+        """Trade ``event`` from now on. The mirror is kept: our orders on last week's
+        markets stay managed (cancelled) and their fills still count."""
         self.event = event
         self.markets = {m.ticker: m for m in event.markets}
-        self.books = {t: BookView() for t in self.markets}
-        self.mirror = OrderMirror()
+        # No fresh data yet: the stale clock runs from now (rule 4 of tsad.core.engine).
+        now_m = self.clock.monotonic()
+        self.books = {t: BookView(stale_since=now_m) for t in self.markets}
+        self.market_pulls = {}
         self.valuations = {}
 
     @property
@@ -369,10 +395,42 @@ class Engine:
             filled=mo.filled, initial=mo.filled + mo.remaining, status=status,
         )])
 
+    def _series(self) -> str:
+        """The series we trade (every open event of it is ours to manage)."""
+        if self.event is not None:
+            return self.event.event_ticker.split("-", 1)[0]
+        return self.config.market.series
+
+    def _in_series(self, ticker: str) -> bool:
+        return ticker.startswith(self._series() + "-")
+
+    def _managed(self, ticker: str) -> bool:
+        """Tell whether we manage orders on ``ticker``: this event's markets, and any other
+        event of the series not yet closed (past close_time the exchange refuses every
+        write there and cancels what rests itself)."""
+        if ticker in self.markets:
+            return True
+        if not self._in_series(ticker):
+            return False
+        try:
+            sunday = tickers.parse_event_ticker(ticker.rsplit("-", 1)[0]).sunday
+        except ValueError:
+            return False
+        return self.clock.now() < tickers.event_close_time(sunday)
+
     def _ours(self, orders: Iterable[Order]) -> list[Order]:
+        """Our orders (by client_order_id prefix) on the markets of the series we manage."""
         prefix = self.config.exchange.client_order_prefix
         return [o for o in orders
-                if o.ticker in self.markets and reconcile.is_ours(o.client_order_id, prefix)]
+                if self._managed(o.ticker) and reconcile.is_ours(o.client_order_id, prefix)]
+
+    def _record_fill(self, fill: Fill) -> bool:
+        """Journal a fill once (a timestamp out of range is dropped, not fatal)."""
+        try:
+            return self.journal.record_fill(fill)
+        except (ValueError, OverflowError) as exc:
+            log.warning("fill.bad_timestamp", trade_id=fill.trade_id, error=str(exc))
+            return self.journal.record_fill(replace(fill, ts=None))
 
     def _adopt(
         self, orders: Iterable[Order], since: int | None = None
@@ -404,10 +462,13 @@ class Engine:
             history = inputs.load_history(_required(mc.history_path, "history_path"))
             actuals = inputs.load_actuals(mc.actuals_path) if mc.actuals_path else {}
             version = inputs.file_version(_required(mc.prediction_path, "prediction_path"))
-        except InputError as exc:
+        except (InputError, ConfigError, OSError, ValueError, ArithmeticError, RecursionError,
+                TypeError, KeyError, MemoryError) as exc:
+            # Whatever a broken file makes the parsers raise, it pulls quotes; never fatal.
+            reason = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
             self._prediction = None
-            self.pull_reasons["inputs"] = str(exc)
-            log.error("inputs.invalid", reason=str(exc))
+            self.pull_reasons["inputs"] = reason
+            log.error("inputs.invalid", reason=reason)
             return
         self._predictions = preds
         self._history = history
@@ -434,16 +495,24 @@ class Engine:
             return
         self._unpull("prediction")
         self._prediction = p
+        # A market whose strike is not a finite number cannot be valued: it is left out
+        # (and pulled by the decision, rule 4 of tsad.core.engine); the others are valued.
+        usable = [m for m in self.markets.values() if core.market_problem(m) is None]
         try:
             vals = midweek.value_week(
-                self.event.event_ticker, list(self.markets.values()), now=self.clock.now(),
+                self.event.event_ticker, usable, now=self.clock.now(),
                 prediction=p, history=self._history, actuals=self._actuals, hooks=self._hooks,
             )
         except HookError as exc:
             self.valuations = {}
             self._pull("hook", str(exc), "hook.failed")
             return
+        except (ArithmeticError, ValueError) as exc:
+            self.valuations = {}
+            self._pull("valuation", f"{type(exc).__name__}: {exc}", "valuation.failed")
+            return
         self._unpull("hook")
+        self._unpull("valuation")
         self.valuations = {v.ticker: v for v in vals}
 
     def _pull(
@@ -479,7 +548,50 @@ class Engine:
                 await self._finish_stop_if_done()
                 continue
             if self._dirty and self.ready.is_set():
-                self._cycle()
+                self._guarded("cycle", self._cycle)
+
+    def _guarded(self, where: str, step: Callable[[], None]) -> None:
+        """Run one step of the loop; nothing but a fatal error escapes it.
+
+        A journal failure (SQLite error, disk full) is fatal: nothing can be sent without
+        its intent on disk. Any other exception is logged, marks every market dirty and
+        asks for a read back; too many in a row are fatal too.
+
+        Raises:
+            FatalError: the journal failed, or steps keep failing.
+        """
+        try:
+            step()
+        except FatalError:
+            raise
+        except (sqlite3.Error, OSError) as exc:
+            raise FatalError(f"journal write failed in {where}: {exc}") from exc
+        except Exception as exc:
+            self._failures += 1
+            self.stats.errors["unexpected"] = self.stats.errors.get("unexpected", 0) + 1
+            log.error("engine.unexpected", where=where, error=f"{type(exc).__name__}: {exc}",
+                      in_a_row=self._failures, exc_info=True)
+            for t in self.markets:
+                self._dirty_markets[t] = self.mirror.mark()
+            self._request_resync()
+            if self._failures >= _MAX_FAILURES:
+                raise FatalError(f"{self._failures} unexpected errors in a row, last in "
+                                 f"{where}: {type(exc).__name__}: {exc}") from exc
+        else:
+            self._failures = 0
+        self._take_problems()
+
+    def _take_problems(self) -> None:
+        """Freeze the markets the mirror could not reconcile and read them back."""
+        problems = self.mirror.take_problems()
+        if not problems:
+            return
+        mark = self.mirror.mark()
+        for p in problems:
+            log.warning("mirror.inconsistent", ticker=p.ticker, detail=p.detail)
+            for t in ([p.ticker] if p.ticker is not None else list(self.markets)):
+                self._dirty_markets[t] = mark
+        self._request_resync()
 
     def _maybe_ready(self) -> None:
         """Become ready once every book is fresh (or the startup grace period is over)."""
@@ -494,7 +606,12 @@ class Engine:
         self.stats.events += 1
         handler = _HANDLERS.get(type(ev))
         if handler is not None:
-            handler(self, ev)
+            self._guarded(type(ev).__name__, lambda: handler(self, ev))
+        elif type(ev).__name__ in _REFRESHING:
+            # A market was created or its price grid changed: read the event again.
+            log.info("event.changed", message=type(ev).__name__)
+            self._refresh_event = True
+            self._request_resync()
 
     # --- feed events ---------------------------------------------------------------------
 
@@ -522,7 +639,11 @@ class Engine:
         log.info("book.stale", tickers=len(ev.tickers), reason=ev.reason)
 
     def _on_feed_connected(self, ev: FeedConnected) -> None:
-        # After a reconnect the feed can have missed user_order/fill messages: read back.
+        # After a reconnect the feed can have missed user_order/fill messages: freeze every
+        # market until a read begun now lands (a fill we missed must not size a quote).
+        mark = self.mirror.mark()
+        for t in self.markets:
+            self._dirty_markets[t] = mark
         self._request_resync()
 
     def _on_feed_disconnected(self, ev: FeedDisconnected) -> None:
@@ -530,11 +651,13 @@ class Engine:
 
     def _on_fill(self, ev: FillMsg) -> None:
         fill = ev.fill
-        if fill.ticker not in self.markets or not self.journal.record_fill(fill):
-            return  # another week's market, or a fill already journaled
-        self.stats.fills += 1
+        if not self._in_series(fill.ticker):
+            return  # not a market of ours
+        new = self._record_fill(fill)
         before = self.mirror.get(fill.order_id)
-        self.mirror.on_fill(fill)
+        if not self.mirror.on_fill(fill) or not new:
+            return  # a fill already counted
+        self.stats.fills += 1
         if ev.post_position is not None:  # authoritative (kalshi-api.md §5.5)
             self.mirror.set_position(fill.ticker, ev.post_position)
         self._pending_fills_since_resync = True
@@ -575,15 +698,6 @@ class Engine:
             self._unpull("halt")
         self._check_inputs_changed()
         self._check_prediction_age()
-        for t, top in self.books.items():
-            if (not top.fresh and top.stale_since is not None
-                    and now_m - top.stale_since > cfg.daemon.stale_market_seconds):
-                if "market_data" not in self.pull_reasons:
-                    self._pull("market_data", f"market data stale for {t} (no resync)",
-                               "market_data.stale")
-                break
-        else:
-            self._unpull("market_data")
         self._revalue()
         if self.event is not None and self._event_closed():
             self._request_roll()
@@ -613,16 +727,22 @@ class Engine:
                 self._reload_cb(self.config, False)
             return
         changed = config_diff(self.config, new)
-        # The market being traded is chosen at startup and at each weekly roll.
-        restart = restart_required(changed) + [k for k in changed if k.startswith("market.")]
+        # The market being traded is chosen at startup and at each weekly roll; keys that
+        # cannot be applied live refuse the whole reload (never half-applied).
+        restart = sorted(set(restart_required(changed))
+                         | {k for k in changed if k.startswith("market.")})
+        if restart:
+            log.error("config.reload_refused", keys=restart,
+                      reason="these keys need a restart; still running on the old config")
+            if self._reload_cb:
+                self._reload_cb(self.config, False)
+            return
         self.config = new
         self._hooks = hooks
         self._load_inputs()
         self._revalue()
         self._dirty = True
         log.info("config.reloaded", changed=changed, version=new.version)
-        if restart:
-            log.warning("config.restart_required", keys=restart)
         if self._reload_cb:
             self._reload_cb(new, True)
 
@@ -634,6 +754,7 @@ class Engine:
         if self.config.risk.cancel_on_exit:
             self._spawn(self._cancel_everything(), "cancel_on_exit")
         else:
+            self.stop_confirmed = True  # nothing was to be cancelled
             self._stop_cancels_done = True
 
     def _on_write_done(self, ev: WriteDone) -> None:
@@ -681,11 +802,19 @@ class Engine:
                 # what rests itself: forget the order; this is not an exchange pause.
                 if it.order_id:
                     self.mirror.on_cancelled(it.order_id)
-            elif "pause" in code or "inactive" in code or "closed" in code:
+            elif code.startswith(("exchange_", "trading_")) and (
+                    "pause" in code or "inactive" in code or "closed" in code):
+                # Only an exchange-wide or trading-wide code pauses everything.
                 self.trading_active = False
-                if "exchange" in code:
+                if code.startswith("exchange_"):
                     self.exchange_active = False
                 self._request_status()
+            elif code.startswith("market_") or "pause" in code or "inactive" in code:
+                # One market refused (deactivated, closed early): pull it alone, and read
+                # the event again to learn its status (the pull lifts when it is active).
+                self.market_pulls[it.ticker] = f"the exchange refused a write: {err.code}"
+                self._refresh_event = True
+                self._request_resync()
             log.warning("order.rejected", ticker=it.ticker, kind=it.kind, code=err.code,
                         detail=str(err))
         elif isinstance(err, Conflict | AmbiguousOutcome):
@@ -726,37 +855,74 @@ class Engine:
     def _on_resync_done(self, ev: ResyncDone) -> None:
         self._resync_pending = False
         if ev.error is not None or ev.orders is None:
-            log.warning("resync.failed", error=str(ev.error))
+            log.warning("resync.failed", error=f"{type(ev.error).__name__}: {ev.error}")
             return
-        missed = [f for f in ev.fills if f.ticker in self.markets and self.journal.record_fill(f)]
-        if missed:
-            self.stats.fills += len(missed)
-            log.warning("resync.fills_recovered", count=len(missed),
-                        trade_ids=[f.trade_id for f in missed][:20])
+        fills = [f for f in ev.fills if self._in_series(f.ticker)]
+        missed = [f for f in fills if self._record_fill(f)]
         # What changed after the read began (ev.started_at) is newer than the read: kept.
         added, dropped = self._adopt(ev.orders, since=ev.started_at)
+        # Then the read's fills (after the orders: they are not newer than the read): fills
+        # the websocket missed count in the position now, each trade once.
+        recovered = [f for f in fills if self.mirror.on_fill(f)]
+        if missed or recovered:
+            self.stats.fills += len(missed)
+            log.warning("resync.fills_recovered", journaled=len(missed),
+                        applied=len(recovered),
+                        trade_ids=[f.trade_id for f in (missed or recovered)][:20])
+        self._journal_final(dropped, fills)
         if ev.positions is not None and not self._pending_fills_since_resync:
-            rest = {p.ticker: p.position for p in ev.positions}
+            rest = {p.ticker: p for p in ev.positions}
             for t in self.markets:
-                self.mirror.set_position(t, rest.get(t, 0))
+                p = rest.get(t)
+                self.mirror.set_position(t, p.position if p else 0, p.exposure if p else 0)
         if added or dropped:
             log.warning("resync.corrected", added=len(added), removed=len(dropped))
+        for t, mark in list(self._dirty_markets.items()):
+            if mark <= ev.started_at:  # the read began after what made it dirty
+                del self._dirty_markets[t]
         if ev.event is not None and self.event is not None:
             self._refresh_markets(ev.event)
         self._dirty = True
-        if self.mirror.settling():  # ended after this read began: read again
+        if self.mirror.settling() or self._dirty_markets:  # newer than this read: again
             self._request_resync()
+
+    def _journal_final(self, dropped: list[MirrorOrder], fills: list[Fill]) -> None:
+        """Record the final status of orders a read no longer shows (filled or cancelled while
+        we were not listening), so the journal never keeps them as resting."""
+        filled: dict[str, int] = {}
+        for f in fills:
+            filled[f.order_id] = filled.get(f.order_id, 0) + f.count
+        for mo in dropped:
+            if mo.order_id is None:
+                continue
+            total = mo.filled + mo.remaining
+            done = max(mo.filled, filled.get(mo.order_id, 0))
+            status = OrderStatus.EXECUTED if done >= total else OrderStatus.CANCELED
+            self.journal.record_orders([Order(
+                order_id=mo.order_id, client_order_id=mo.client_order_id, ticker=mo.ticker,
+                side=mo.side, price=mo.price, remaining=0, filled=min(done, total),
+                initial=total, status=status,
+            )])
 
     def _refresh_markets(self, event: Event) -> None:
         """Take the latest state of this event's markets (status, close time, grid)."""
         if event.event_ticker != (self.event.event_ticker if self.event else None):
             return
+        added = []
         for m in event.markets:
             old = self.markets.get(m.ticker)
             if old is not None and old.status != m.status:
                 log.info("market.status", ticker=m.ticker, old=old.status, new=m.status)
-            if old is not None:
-                self.markets[m.ticker] = m
+            if old is None:  # a market created since: quote it once its book is fresh
+                added.append(m.ticker)
+                self.books[m.ticker] = BookView(stale_since=self.clock.monotonic())
+            elif m.status in quoting.QUOTABLE_STATUSES and m.ticker in self.market_pulls:
+                del self.market_pulls[m.ticker]  # the refusal that pulled it is over
+            self.markets[m.ticker] = m
+        if added:
+            log.info("event.markets_added", tickers=added)
+            if self._on_event_change:
+                self._on_event_change(list(self.markets))
         self._revalue()
 
     def _on_status_checked(self, ev: StatusChecked) -> None:
@@ -791,64 +957,41 @@ class Engine:
 
     # --- decisions -----------------------------------------------------------------------
 
+    def _inputs(self) -> core.Inputs:
+        """The state one decision reads (see `tsad.core.engine`)."""
+        now_m = self.clock.monotonic()
+        cfg = self.config
+        return core.Inputs(
+            markets=self.markets, valuations=self.valuations, books=self.books,
+            mirror=self.mirror, policy=cfg.quoting_policy(), limits=cfg.risk_limits(),
+            now=now_m, stale_seconds=cfg.daemon.stale_market_seconds,
+            global_pull=bool(self.stopping or self.pull_reasons or not self.trading_active
+                             or self.event is None),
+            market_pulls=self.market_pulls, dirty=set(self._dirty_markets),
+            cooling={k for k, (until, _) in self._cooldown.items() if until > now_m},
+            min_reprice_ticks=cfg.quoting.min_reprice_ticks,
+            prefix=cfg.exchange.client_order_prefix, post_only=cfg.quoting.post_only,
+            self_trade_prevention=cfg.quoting.self_trade_prevention,
+            cancel_order_on_pause=getattr(cfg.risk, "cancel_order_on_pause", True),
+        )
+
     def desired(self) -> list[quoting.Quote]:
         """Return the quotes we want now (after risk), empty while quotes are pulled."""
-        if self.stopping or self.pull_reasons or not self.trading_active or self.event is None:
-            return []
-        # Only markets with a usable book are quoted (a stale one is frozen, see _cycle).
-        fresh = {t: quoting.BookTop(best_bid=b.best_bid, best_ask=b.best_ask)
-                 for t, b in self.books.items() if b.fresh}
-        positions = self._position_objs()
-        chosen = quoting.desired_quotes(
-            [v for t, v in self.valuations.items() if t in fresh],
-            [m for t, m in self.markets.items() if t in fresh],
-            self.config.quoting_policy(), positions, fresh,
-        )
-        approved, violations = risk.check_quotes(
-            # Pending creates count as resting: worst case, they land.
-            list(chosen.quotes), positions, self.mirror.live(), self.config.risk_limits(),
-            markets=list(self.markets.values()),
-        )
-        for viol in violations:
-            log.debug("risk.violation", control=viol.control, ticker=viol.ticker,
-                      detail=viol.detail)
-        return approved
-
-    def _frozen_tickers(self) -> set[str]:
-        """Markets whose book is stale: keep what rests there, send nothing new."""
-        return {t for t, top in self.books.items() if not top.fresh}
+        return list(core.decide(self._inputs()).quotes)
 
     def _cycle(self) -> None:
         self._dirty = False
         if not self.exchange_active:
             return  # every write would be refused, cancels included: wait for the status poll
         t0 = self.clock.monotonic()
-        desired = self.desired()
-        frozen = self._frozen_tickers() if not self.pull_reasons and not self.stopping else set()
-        live = [
-            reconcile.LiveOrder(
-                order_id=mo.order_id, client_order_id=mo.client_order_id, ticker=mo.ticker,
-                side=mo.side, price=mo.price, remaining=mo.remaining, filled=mo.filled,
-            )
-            for mo in self.mirror.resting()
-            if mo.order_id is not None and mo.ticker not in frozen
-        ]
-        now_m = self.clock.monotonic()
-        cooling = {k for k, (until, _) in self._cooldown.items() if until > now_m}
-        in_flight = set(self.in_flight) | cooling
-        plan = reconcile.reconcile(
-            [q for q in desired if q.ticker not in frozen],
-            live,
-            in_flight,
-            grids={t: m.grid for t, m in self.markets.items()},
-            min_reprice_ticks=self.config.quoting.min_reprice_ticks,
-            generation=0,  # creates get their journaled generation in _dispatch
-            prefix=self.config.exchange.client_order_prefix,
-            post_only=self.config.quoting.post_only,
-            self_trade_prevention=self.config.quoting.self_trade_prevention,
-        )
+        decision = core.decide(self._inputs())
+        self._note_market_pulls(decision.pulled)
+        for viol in decision.violations:
+            log.debug("risk.violation", control=viol.control, ticker=viol.ticker,
+                      detail=viol.detail)
+        desired = list(decision.quotes)
         self.stats.cycles += 1
-        counts = self._dispatch(plan, desired)
+        counts = self._dispatch(decision.plan, desired)
         elapsed_ms = (self.clock.monotonic() - t0) * 1000
         if any(counts.values()):
             log.info(
@@ -861,6 +1004,16 @@ class Engine:
                 latency_ms=round(elapsed_ms, 3),
                 **counts,
             )
+
+    def _note_market_pulls(self, pulled: Mapping[str, str]) -> None:
+        """Log each market whose quotes a decision pulled on its own, once per reason."""
+        shown = self._shown_pulls
+        for t, why in pulled.items():
+            if shown.get(t) != why:
+                log.warning("market.pulled", ticker=t, reason=why)
+        for t in set(shown) - set(pulled):
+            log.info("market.resumed", ticker=t)
+        self._shown_pulls = dict(pulled)
 
     def _dispatch(self, plan: reconcile.Plan, desired: list[quoting.Quote]) -> dict[str, int]:
         counts = {"cancels": 0, "amends": 0, "decreases": 0, "creates": 0}
@@ -952,6 +1105,9 @@ class Engine:
                 err: ExchangeError | None = None
             except ExchangeError as exc:
                 ack, err = None, exc
+            except Exception as exc:  # any failure: the outcome is unknown, read it back
+                ack = None
+                err = AmbiguousOutcome(f"{type(exc).__name__}: {exc}")
             await self.queue.put(WriteDone(it, ack, err, (self.clock.monotonic() - t0) * 1000))
 
         self._spawn(run(), f"{it.kind}:{it.ticker}")
@@ -976,20 +1132,24 @@ class Engine:
         since = (self._last_fill_read or now_s) - _FILL_LOOKBACK
         self._last_fill_read = now_s
         # A market not yet open becomes active without any websocket message (kalshi-api.md
-        # §5.5): while one is not active, each resync reads the event again.
-        refresh = any(m.status not in quoting.QUOTABLE_STATUSES for m in self.markets.values())
+        # §5.5): while one is not active, or after a market was created or re-gridded, each
+        # resync reads the event again.
+        refresh = self._refresh_event or any(
+            m.status not in quoting.QUOTABLE_STATUSES for m in self.markets.values())
+        self._refresh_event = False
 
         async def run() -> None:
             try:
-                orders = await self.exchange.list_orders(event_ticker=event_ticker,
-                                                         status="resting")
+                # Every open event of the series: last week's orders are ours to manage too.
+                orders = await self.exchange.list_orders(status="resting")
                 positions = await self.exchange.list_positions(event_ticker=event_ticker)
                 fills = await self.exchange.list_fills(min_ts=since)
                 event = await self.exchange.get_event(event_ticker) if refresh else None
-                await self.queue.put(ResyncDone(started, tuple(orders), tuple(positions),
-                                                fills=tuple(fills), event=event))
-            except ExchangeError as exc:
-                await self.queue.put(ResyncDone(started, None, None, exc))
+                done = ResyncDone(started, tuple(orders), tuple(positions), fills=tuple(fills),
+                                  event=event)
+            except Exception as exc:  # any failure is reported, so the pending flag clears
+                done = ResyncDone(started, None, None, exc)
+            await self.queue.put(done)
 
         self._spawn(run(), "resync")
 
@@ -1005,10 +1165,11 @@ class Engine:
         async def run() -> None:
             try:
                 st = await self.exchange.get_exchange_status()
-                await self.queue.put(StatusChecked(st.exchange_active and st.trading_active,
-                                                   exchange_active=st.exchange_active))
-            except ExchangeError as exc:
-                await self.queue.put(StatusChecked(None, exc))
+                done = StatusChecked(st.exchange_active and st.trading_active,
+                                     exchange_active=st.exchange_active)
+            except Exception as exc:  # any failure is reported, so the pending flag clears
+                done = StatusChecked(None, exc)
+            await self.queue.put(done)
 
         self._spawn(run(), "status")
 
@@ -1029,10 +1190,10 @@ class Engine:
 
         async def run() -> None:
             try:
-                ev = await self.exchange.get_event(nxt)
-                await self.queue.put(RolledOver(ev))
-            except ExchangeError as exc:
-                await self.queue.put(RolledOver(None, exc))
+                done = RolledOver(await self.exchange.get_event(nxt))
+            except Exception as exc:  # any failure is reported, so the pending flag clears
+                done = RolledOver(None, exc)
+            await self.queue.put(done)
 
         self._spawn(run(), "roll")
 
@@ -1076,48 +1237,71 @@ class Engine:
 
     # --- stop ----------------------------------------------------------------------------
 
+    def _writes_in_flight(self) -> bool:
+        return any(t.get_name().split(":", 1)[0] in _WRITE_KINDS for t in self._tasks)
+
     async def _cancel_everything(self) -> None:
-        """Cancel every resting order of ours in this event and confirm by reading back."""
-        # Let writes already sent land first, so no create slips in after our read.
-        deadline = self.clock.monotonic() + 10.0
-        while self.in_flight and self.clock.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll of engine state)
-            await asyncio.sleep(0.02)
-        confirmed = False
-        for attempt in range(5):
-            try:
-                resting = [
-                    o for o in await self.exchange.list_orders(
-                        event_ticker=self.event.event_ticker if self.event else None,
-                        status="resting")
-                    if reconcile.is_ours(o.client_order_id,
-                                         self.config.exchange.client_order_prefix)
-                ]
-                if not resting:
-                    confirmed = True
-                    break
-                results = await self.exchange.batch_cancel([o.order_id for o in resting])
-                self.stats.writes["cancels"] = self.stats.writes.get("cancels", 0) + len(results)
-            except ExchangeError as exc:
-                log.warning("shutdown.cancel_failed", attempt=attempt, error=str(exc))
-                await asyncio.sleep(min(2.0, 0.2 * 2**attempt))
-        if confirmed:  # the exchange shows nothing of ours resting
-            for mo in self.mirror.live():
-                if mo.order_id is not None:
-                    self.mirror.on_cancelled(mo.order_id)
-        else:
-            log.error("shutdown.cancel_unconfirmed", resting=len(self.mirror.live()))
-        self._stop_cancels_done = True
-        await self.queue.put(Tick())
+        """Cancel every resting order of ours on every open event of the series, confirmed
+        by reading back (`sweep.cancel_ours`); sets ``stop_confirmed``."""
+        try:
+            # Let writes already sent land first, so no create slips in after the sweep
+            # (one that still does is cancelled when its ack comes back).
+            deadline = self.clock.monotonic() + 10.0
+            while self._writes_in_flight() and self.clock.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll of engine state)
+                await asyncio.sleep(0.02)
+            result = await sweep.cancel_ours(
+                self.exchange, prefix=self.config.exchange.client_order_prefix,
+                series=self._series(), deadline_s=_STOP_SWEEP_SECONDS,
+            )
+            self.stats.writes["cancels"] = self.stats.writes.get("cancels", 0) + result.cancelled
+            self.stop_confirmed = result.confirmed
+            if result.confirmed:  # the exchange shows nothing of ours resting
+                for mo in self.mirror.live():
+                    if mo.order_id is not None:
+                        self.mirror.on_cancelled(mo.order_id)
+            else:
+                log.error("shutdown.cancel_unconfirmed", remaining=result.remaining,
+                          error=result.error)
+        except Exception as exc:  # the stop must finish whatever happens
+            self.stop_confirmed = False
+            log.error("shutdown.cancel_failed", error=f"{type(exc).__name__}: {exc}")
+        finally:
+            self._stop_cancels_done = True
+            await self.queue.put(Tick())
 
     async def _finish_stop_if_done(self) -> None:
-        if self._stop_cancels_done:
-            for t in list(self._tasks):
-                if t.get_name() in ("resync", "status", "roll"):
-                    t.cancel()
-            if self._tasks:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait(self._tasks, timeout=5.0)
-            self.stopped.set()
+        if not self._stop_cancels_done:
+            return
+        for t in list(self._tasks):
+            if t.get_name() in ("resync", "status", "roll"):
+                t.cancel()
+        if self._tasks:
+            with contextlib.suppress(Exception):
+                await asyncio.wait(self._tasks, timeout=5.0)
+        # Writes that finished meanwhile: journal them; a create that landed after the
+        # sweep is cancelled now, so the stop leaves nothing of ours resting.
+        late: list[str] = []
+        while True:
+            try:
+                ev = self.queue.get_nowait()
+            except asyncio.QueueEmpty:
+                break
+            if isinstance(ev, WriteDone):
+                self._handle(ev)
+                if ev.intent.kind == "create" and ev.error is None and ev.ack is not None:
+                    late.append(ev.ack.order_id)
+        if late and self.config.risk.cancel_on_exit:
+            for order_id in late:
+                try:
+                    await self.exchange.cancel_order(order_id)
+                    log.warning("shutdown.late_create_cancelled", order_id=order_id)
+                except NotFound:
+                    pass
+                except Exception as exc:
+                    self.stop_confirmed = False
+                    log.error("shutdown.cancel_failed", order_id=order_id,
+                              error=f"{type(exc).__name__}: {exc}")
+        self.stopped.set()
 
     # --- reporting -----------------------------------------------------------------------
 
