@@ -64,3 +64,53 @@ def test_yes_value_of_either_leg() -> None:
         Fraction(2, 5))
     assert yes_value(Valuation(ticker=T, outcome=None, true_value=None, reason="x")) is None
     assert yes_value(None) is None
+
+
+async def test_daemon_journals_fill_value_settlement_and_marks(tmp_path: Path, sim, key_id,
+                                                              key_file) -> None:
+    """The real daemon against the emulator: an outside trader fills one of our orders, the
+    market settles; the journal holds the fill with its fee and true value, the settlement
+    once (lifecycle, then the exchange's row with revenue) and marks written at the stop."""
+    import asyncio
+    import signal
+
+    from test_daemon import Daemon, ours, settle, take, write_config
+
+    from tsad.clock import SystemClock
+    from tsad.runtime import paper
+
+    paper.write_paper_inputs(
+        prediction_path=tmp_path / "prediction.json", history_path=tmp_path / "history.csv",
+        event_ticker=sim.event_ticker, center=float(sim.fair_center),
+        now=SystemClock().now(), seed=1)
+    cfg = write_config(tmp_path, sim, key_id, key_file)
+    cfg.write_text(cfg.read_text().replace("resync_interval = 2.0", "resync_interval = 1.0"))
+    d = Daemon(cfg)
+    await d.start()
+    try:
+        await d.wait_for("daemon.ready", timeout=30)
+        await settle(sim, key_id)
+        order = ours(sim, key_id)[0]
+        take(sim, order, 300)
+        await d.wait_for("order.filled", timeout=20)
+        sim.settle(order.ticker, 1)
+        journal = tmp_path / "state" / "journal.sqlite3"
+        async with asyncio.timeout(20):  # the next resync reads the exchange's row
+            while True:
+                with Journal.open(journal) as j:
+                    rows = [s for s in j.settlements() if s.ticker == order.ticker]
+                if rows and rows[0].source == "exchange":
+                    break
+                await asyncio.sleep(0.2)
+        d.signal(signal.SIGTERM)
+        assert await d.wait_exit() == 0
+    finally:
+        await d.kill()
+    with Journal.open(journal) as j:
+        fills = [f for f in j.fills() if f.ticker == order.ticker]
+        values = j.fill_true_values()
+        (st,) = [s for s in j.settlements() if s.ticker == order.ticker]
+        marks = j.marks()
+    assert fills and all(values.get(f.trade_id) is not None for f in fills)
+    assert (st.result, st.value) == ("yes", 10_000) and st.revenue is not None
+    assert any(m.mid is not None and m.fair is not None for m in marks.values())

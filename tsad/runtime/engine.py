@@ -39,7 +39,7 @@ from tsad.core import engine as core, midweek, model, quoting, reconcile, ticker
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.engine import BookView
-from tsad.core.exchange import Exchange
+from tsad.core.exchange import Exchange, MarketSettlement
 from tsad.core.market import Event, Market, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.orders import (
@@ -69,6 +69,7 @@ from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
 from tsad.runtime import inputs, sweep
 from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.journal import Decision, Journal
+from tsad.runtime.ledger import Ledger, yes_value
 
 
 __all__ = [
@@ -157,6 +158,7 @@ class ResyncDone:
     error: Exception | None = None
     fills: tuple[Fill, ...] = ()
     event: Event | None = None
+    settlements: tuple[MarketSettlement, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +241,8 @@ class Engine:
         self.config_path = config_path
         self.exchange = exchange
         self.journal = journal
+        # Fills at their true value, settlements, marks: what `tsad report` values PnL by.
+        self.ledger = Ledger(journal)
         self.clock = clock
         self.queue = queue
         self._load_config = load_config
@@ -322,6 +326,8 @@ class Engine:
         new = sum(1 for f in fills if self._record_fill(f))
         for f in fills:
             self.mirror.on_fill(f)
+        self.ledger.settlements(s for s in await self.exchange.list_settlements()
+                                if self._in_series(s.ticker))
         # Then REST's positions, with their cost, are the truth for this week's markets.
         rest = {p.ticker: p for p in positions}
         for t in self.markets:
@@ -418,6 +424,12 @@ class Engine:
             return False
         return self.clock.now() < tickers.event_close_time(sunday)
 
+    def _mark(self, *, force: bool = False) -> None:
+        """Journal each market's mid and true value (at most once a minute unless forced)."""
+        fair = {t: v for t, val in self.valuations.items() if (v := yes_value(val)) is not None}
+        books = {t: (b.best_bid, b.best_ask) for t, b in self.books.items()}
+        self.ledger.marks(self.clock.monotonic(), books, fair, force=force)
+
     def _ours(self, orders: Iterable[Order]) -> list[Order]:
         """Our orders (by client_order_id prefix) on the markets of the series we manage."""
         prefix = self.config.exchange.client_order_prefix
@@ -427,10 +439,11 @@ class Engine:
     def _record_fill(self, fill: Fill) -> bool:
         """Journal a fill once (a timestamp out of range is dropped, not fatal)."""
         try:
-            return self.journal.record_fill(fill)
+            return self.ledger.fill(fill, yes_value(self.valuations.get(fill.ticker)))
         except (ValueError, OverflowError) as exc:
             log.warning("fill.bad_timestamp", trade_id=fill.trade_id, error=str(exc))
-            return self.journal.record_fill(replace(fill, ts=None))
+            return self.ledger.fill(replace(fill, ts=None),
+                                    yes_value(self.valuations.get(fill.ticker)))
 
     def _adopt(
         self, orders: Iterable[Order], since: int | None = None
@@ -677,6 +690,8 @@ class Engine:
 
     def _on_lifecycle(self, ev: LifecycleMsg) -> None:
         ticker, kind = ev.market_ticker, ev.event_type
+        if ticker is not None and self._in_series(ticker):  # determined/settled, once
+            self.ledger.lifecycle(ticker, kind, ev.result, ev.settlement_value)
         if ticker is None or ticker not in self.markets:
             return
         if kind in {"deactivated", "determined", "settled"}:
@@ -699,6 +714,7 @@ class Engine:
         self._check_inputs_changed()
         self._check_prediction_age()
         self._revalue()
+        self._mark()
         if self.event is not None and self._event_closed():
             self._request_roll()
         if now_m - self._last_status_log >= 60.0:
@@ -751,6 +767,7 @@ class Engine:
             return
         log.info("engine.stopping", reason=ev.reason)
         self.stopping = True
+        self._mark(force=True)
         if self.config.risk.cancel_on_exit:
             self._spawn(self._cancel_everything(), "cancel_on_exit")
         else:
@@ -859,6 +876,7 @@ class Engine:
             return
         fills = [f for f in ev.fills if self._in_series(f.ticker)]
         missed = [f for f in fills if self._record_fill(f)]
+        self.ledger.settlements(s for s in ev.settlements if self._in_series(s.ticker))
         # What changed after the read began (ev.started_at) is newer than the read: kept.
         added, dropped = self._adopt(ev.orders, since=ev.started_at)
         # Then the read's fills (after the orders: they are not newer than the read): fills
@@ -1145,8 +1163,9 @@ class Engine:
                 positions = await self.exchange.list_positions(event_ticker=event_ticker)
                 fills = await self.exchange.list_fills(min_ts=since)
                 event = await self.exchange.get_event(event_ticker) if refresh else None
+                settled = await self.exchange.list_settlements()
                 done = ResyncDone(started, tuple(orders), tuple(positions), fills=tuple(fills),
-                                  event=event)
+                                  event=event, settlements=tuple(settled))
             except Exception as exc:  # any failure is reported, so the pending flag clears
                 done = ResyncDone(started, None, None, exc)
             await self.queue.put(done)
