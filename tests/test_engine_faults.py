@@ -1,0 +1,123 @@
+"""In-process: the real Engine (real client, emulator, journal, config files) survives what
+breaks around it, and ends with FatalError only when the journal fails."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from test_roll import WEEK1, WEEK2, WEEK2_TICKER, Rig, _rig  # noqa: F401 (the rig fixture)
+
+from tsad.core.orders import BookSide, OrderRequest
+from tsad.errors import FatalError
+from tsad.runtime.engine import ReloadRequested, StopRequested, Tick
+
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class Faulty:
+    """The real exchange client, except that the next write of one kind raises ``exc``.
+
+    The fault sits at the process boundary (what the network or a client bug could do).
+    """
+
+    def __init__(self, inner: Any, kind: str, exc: BaseException) -> None:
+        self._inner = inner
+        self._kind = kind
+        self._exc: BaseException | None = exc
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name == f"{self._kind}_order" and self._exc is not None:
+            exc, self._exc = self._exc, None
+
+            async def fail(*args: Any, **kwargs: Any) -> Any:
+                raise exc
+
+            return fail
+        return attr
+
+
+async def test_a_write_that_raises_anything_is_posted_back(rig: Rig) -> None:
+    """A write whose call raises a non-exchange exception leaves nothing stuck in flight:
+    its outcome is resolved by a read back and quoting carries on."""
+    engine = rig.engine
+    engine.exchange = Faulty(engine.exchange, "create", RuntimeError("client bug"))  # type: ignore[assignment]
+    rig.write_prediction({WEEK1: rig.sim.fair_center + 100_000})
+    # The create's fate is unknown: reads back (and the mirror's grace window) settle it.
+    for step in range(60):
+        rig.clock.advance(1.0)
+        if step % 2 == 0:
+            engine.request_resync()
+        await rig.put(Tick())
+        await asyncio.sleep(0.02)
+    assert engine.stats.errors.get("AmbiguousOutcome", 0) >= 1
+    await rig.quiet()
+    assert rig.task is not None and not rig.task.done()
+    assert not engine.in_flight
+    assert rig.matches_desired()
+
+
+async def test_a_recursive_prediction_file_pulls_quotes(rig: Rig) -> None:
+    """A prediction file that makes the parser recurse too deep pulls the quotes with the
+    reason; the engine keeps running and quotes again once the file is fixed."""
+    path = rig.workdir / "prediction.json"
+    good = path.read_text()
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    await rig.until(lambda: "inputs" in rig.engine.pull_reasons, tick=True, step=1.0)
+    await rig.until(lambda: rig.ours() == [], tick=True)
+    assert rig.task is not None and not rig.task.done()
+    path.write_text(good)
+    await rig.until(lambda: bool(rig.ours()), tick=True, step=1.0)
+    assert "inputs" not in rig.engine.pull_reasons
+
+
+async def test_journal_failure_is_fatal(rig: Rig) -> None:
+    """When the journal cannot be written, the engine ends with FatalError (the daemon then
+    sweeps our orders and exits non-zero) instead of trading without its journal."""
+    rig.engine.journal._db.close()  # the disk goes away under the journal
+    rig.write_prediction({WEEK1: rig.sim.fair_center + 30_000})
+    assert rig.task is not None
+    for _ in range(50):
+        if rig.task.done():
+            break
+        rig.clock.advance(1.0)
+        await rig.put(Tick())
+        await asyncio.sleep(0.02)
+    with pytest.raises(FatalError, match="journal"):
+        await asyncio.wait_for(rig.task, timeout=5)
+
+
+async def test_reload_with_a_restart_key_is_refused_whole(rig: Rig) -> None:
+    """A reload that changes a key needing a restart is refused as a whole: nothing of the
+    new file applies, not even the keys that could have."""
+    engine = rig.engine
+    old = engine.config
+    cfg = rig.workdir / "config.toml"
+    cfg.write_text(cfg.read_text().replace('tier = "basic"', 'tier = "advanced"')
+                   .replace("count = 10", "count = 7"))
+    await rig.put(ReloadRequested())
+    await rig.until(lambda: True, tick=True)
+    assert engine.config is old
+    assert {o.remaining for o in rig.ours()} == {1000}
+
+
+async def test_orders_on_another_open_week_are_managed(rig: Rig) -> None:
+    """An order of ours on another open event of the series (a previous instance's) is
+    cancelled by the next read back, and the stop sweeps the series and confirms."""
+    sim, engine = rig.sim, rig.engine
+    sim.add_week(WEEK2)
+    other = next(m.ticker for m in sim.markets.values() if m.event_ticker == WEEK2_TICKER)
+    client = engine.exchange
+    await client.create_order(OrderRequest(
+        ticker=other, side=BookSide.BID, price=100, count=100,
+        client_order_id=f"tsad-{WEEK2_TICKER.split('-', 1)[1]}-old-bid-1"))
+    assert rig.ours(WEEK2_TICKER)
+    engine.request_resync()
+    await rig.until(lambda: rig.ours(WEEK2_TICKER) == [], tick=True)
+    await rig.put(StopRequested("test over"))
+    await asyncio.wait_for(engine.stopped.wait(), timeout=30)
+    assert engine.stop_confirmed
+    assert rig.ours() == []
