@@ -90,7 +90,9 @@ async def test_journal_failure_is_fatal(rig: Rig) -> None:
         await asyncio.wait_for(rig.task, timeout=5)
 
 
-async def test_reload_with_a_restart_key_is_refused_whole(rig: Rig) -> None:
+async def test_reload_with_a_restart_key_is_refused_whole(
+    rig: Rig, capsys: pytest.CaptureFixture[str],
+) -> None:
     """A reload that changes a key needing a restart is refused as a whole: nothing of the
     new file applies, not even the keys that could have."""
     engine = rig.engine
@@ -101,6 +103,8 @@ async def test_reload_with_a_restart_key_is_refused_whole(rig: Rig) -> None:
     await rig.put(ReloadRequested())
     await rig.until(lambda: True, tick=True)
     assert engine.config is old
+    out = capsys.readouterr().out
+    assert "config.reload_refused" in out and "exchange.tier" in out
     assert {o.remaining for o in rig.ours()} == {1000}
 
 
