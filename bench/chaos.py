@@ -20,18 +20,14 @@ import json
 import os
 import random
 import signal
-import sys
 import time
-from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-import tsad
+from bench.chaos_daemon import ChaosDaemon
+from bench.chaos_report import ChaosReport
 from bench.harness import new_key, quiet_logs
 from bench.invariants import (
-    FillCheck,
     Ledger,
     Monitor,
     RequestCounter,
@@ -116,164 +112,6 @@ BACKGROUND = Chaos(fail=0.01, fail_status=503, applied_fail=0.01, burst_429=0.00
 LONG_ONLY = {"stop_503"}
 
 
-class DaemonProc:
-    """One ``tsad run`` subprocess: JSON lines from stdout, stderr kept apart."""
-
-    def __init__(self, config: Path, index: int) -> None:
-        self.config = config
-        self.index = index
-        self.lines: list[dict[str, Any]] = []
-        self.stderr = ""
-        self.proc: asyncio.subprocess.Process | None = None
-        self.expected_exit = False
-        self._readers: list[asyncio.Task[None]] = []
-
-    async def start(self) -> None:
-        """Spawn ``tsad run``; output is also written next to the config."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
-        env.pop("NOTIFY_SOCKET", None)
-        # The daemon runs the same tsad tree as the emulator in this process.
-        root = str(Path(tsad.__file__).resolve().parent.parent)
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tsad", "run", "--config", str(self.config),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env,
-            cwd=self.config.parent, limit=2**20,
-        )
-        self._readers = [asyncio.create_task(self._read_out()),
-                         asyncio.create_task(self._read_err())]
-
-    async def _read_out(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        with (self.config.parent / f"daemon-{self.index}.log").open("a") as f:
-            async for raw in self.proc.stdout:
-                text = raw.decode(errors="replace").rstrip()
-                f.write(text + "\n")
-                with contextlib.suppress(ValueError):
-                    obj = json.loads(text)
-                    if isinstance(obj, dict):
-                        self.lines.append(obj)
-
-    async def _read_err(self) -> None:
-        assert self.proc is not None and self.proc.stderr is not None
-        with (self.config.parent / f"daemon-{self.index}.stderr").open("a") as f:
-            async for raw in self.proc.stderr:
-                text = raw.decode(errors="replace")
-                f.write(text)
-                self.stderr += text
-
-    @property
-    def returncode(self) -> int | None:
-        """The exit code, None while it runs."""
-        return None if self.proc is None else self.proc.returncode
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        """Return the log lines named ``name``."""
-        return [ln for ln in self.lines if ln.get("event") == name]
-
-    async def wait_for(self, *names: str, timeout: float) -> str | None:
-        """Wait for a new line named one of ``names``; return the name, None on timeout/exit."""
-        seen = {n: len(self.events(n)) for n in names}
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(timeout):
-                while self.returncode is None:
-                    for n in names:
-                        if len(self.events(n)) > seen[n]:
-                            return n
-                    await asyncio.sleep(0.05)
-        for n in names:
-            if len(self.events(n)) > seen[n]:
-                return n
-        return None
-
-    def signal(self, sig: int) -> None:
-        """Send ``sig`` (marking SIGTERM/SIGKILL exits as expected)."""
-        assert self.proc is not None
-        if sig in (signal.SIGTERM, signal.SIGKILL, signal.SIGINT):
-            self.expected_exit = True
-        with contextlib.suppress(ProcessLookupError):
-            self.proc.send_signal(sig)
-
-    async def wait_exit(self, timeout: float) -> int | None:
-        """Wait for the exit code (None if it overstays ``timeout``)."""
-        assert self.proc is not None
-        try:
-            async with asyncio.timeout(timeout):
-                rc = await self.proc.wait()
-        except TimeoutError:
-            return None
-        for r in self._readers:
-            with contextlib.suppress(Exception):
-                await r
-        return rc
-
-    async def kill(self) -> None:
-        """Kill it if it still runs."""
-        self.expected_exit = True
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        for r in self._readers:
-            with contextlib.suppress(Exception):
-                await r
-
-
-@dataclass(slots=True)
-class ChaosReport:
-    """What the run did and found."""
-
-    seed: int
-    seconds: float
-    wall: float = 0.0
-    faults: Counter[str] = field(default_factory=Counter)
-    lifecycle: Counter[str] = field(default_factory=Counter)
-    violations: list[str] = field(default_factory=list)
-    by_kind: Counter[str] = field(default_factory=Counter)
-    fills: FillCheck | None = None
-    fills_missing_before_catchup: int = 0
-    statuses: dict[int, int] = field(default_factory=dict)
-    injected: dict[int, int] = field(default_factory=dict)
-    real_429: int = 0
-    emulator_faults: dict[str, int] = field(default_factory=dict)
-    samples: int = 0
-    orders_created: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when no invariant was violated."""
-        return not self.violations
-
-    def render(self) -> str:
-        """Return the printable summary."""
-        f = self.fills
-        lines = [
-            f"chaos run: seed={self.seed} seconds={self.seconds:g} wall={self.wall:.1f}s "
-            f"samples={self.samples}",
-            "faults: " + _counts(self.faults),
-            "daemon: " + _counts(self.lifecycle),
-            f"orders of ours on the exchange: {self.orders_created}",
-            "fills: " + ("-" if f is None else
-                         f"emulator={f.emulator} journal={f.journal} missing={len(f.missing)} "
-                         f"extra={len(f.extra)} mismatched={len(f.mismatched)} "
-                         f"(missing before the catch-up start: "
-                         f"{self.fills_missing_before_catchup})"),
-            "REST answers: " + _counts(Counter({str(k): v for k, v in self.statuses.items()}))
-            + f"; injected: {_counts(Counter({str(k): v for k, v in self.injected.items()}))}"
-            + f"; real 429s: {self.real_429}",
-            "emulator's fault counters: " + _counts(Counter(self.emulator_faults)),
-            "violations: " + (_counts(self.by_kind) if self.by_kind else "none"),
-        ]
-        lines += [f"  - {v}" for v in self.violations[:60]]
-        if len(self.violations) > 60:
-            lines.append(f"  … {len(self.violations) - 60} more")
-        lines.append("verdict: " + ("PASS" if self.ok else "FAIL"))
-        return "\n".join(lines)
-
-
-def _counts(c: Counter[str]) -> str:
-    return " ".join(f"{k}={v}" for k, v in sorted(c.items())) or "none"
-
-
 class ChaosRun:
     """The run's state: the emulator, the current daemon, the ledger and the fault schedule."""
 
@@ -304,8 +142,8 @@ class ChaosRun:
             now=SystemClock().now(), seed=seed,
         )
         self.good_prediction = json.loads(self.prediction.read_text())
-        self.daemon: DaemonProc | None = None
-        self.daemons: list[DaemonProc] = []
+        self.daemon: ChaosDaemon | None = None
+        self.daemons: list[ChaosDaemon] = []
         self.failed_starts = 0
 
     # --- the daemon's lifecycle ---------------------------------------------------------
@@ -323,14 +161,14 @@ class ChaosRun:
                     f"daemon {d.index} exited {d.returncode} unasked: {tail}"}
         return {}
 
-    def _check_stderr(self, d: DaemonProc) -> None:
+    def _check_stderr(self, d: ChaosDaemon) -> None:
         if "Traceback (most recent call last)" in d.stderr:
             lines = d.stderr.strip().splitlines()
             self.violation("traceback", f"daemon {d.index}: {' | '.join(lines[-4:])}")
 
-    async def start_daemon(self) -> DaemonProc | None:
+    async def start_daemon(self) -> ChaosDaemon | None:
         """Start a daemon and wait until it is ready (a violation if it never is)."""
-        d = DaemonProc(self.config, len(self.daemons))
+        d = ChaosDaemon(self.config, len(self.daemons))
         self.daemons.append(d)
         self.daemon = d
         await d.start()
@@ -346,7 +184,7 @@ class ChaosRun:
         self.failed_starts = 0
         return d
 
-    async def ensure_daemon(self) -> DaemonProc | None:
+    async def ensure_daemon(self) -> ChaosDaemon | None:
         """Return the running daemon, starting one if it died."""
         if self.daemon is not None and self.daemon.returncode is None:
             return self.daemon
