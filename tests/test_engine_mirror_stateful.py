@@ -15,18 +15,19 @@ them), and REST reads start before and land after other changes. After every ste
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 
 from exchange_model import RefExchange
 from hypothesis import HealthCheck, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from tsad.core import reconcile
-from tsad.core.market import Outcome
+from tsad.core import engine as core, reconcile
+from tsad.core.market import Market, Outcome, StrikeType, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.orders import BookSide, Fill, Order, OrderRequest, OrderStatus, WriteAck
-from tsad.core.quoting import Quote
+from tsad.core.quoting import Quote, QuotingPolicy
+from tsad.core.risk import RiskLimits
 from tsad.errors import AmbiguousOutcome, ExchangeError
 
 
@@ -85,6 +86,11 @@ class Trader:
         plan = reconcile.reconcile(self.desired(prices, size), live,
                                    self.mirror.in_flight_keys(), grids={},
                                    generation=self.generation, prefix="tsad")
+        return self.send(plan, live, now_ms)
+
+    def send(self, plan: reconcile.Plan, live: list[reconcile.LiveOrder],
+             now_ms: int) -> list[Write]:
+        """Record each request of the plan in the mirror (cancels first) and send it."""
         out = []
         for c in plan.cancels:
             self.mirror.on_cancel_sent(c.order_id)
@@ -139,13 +145,55 @@ class Trader:
             self.dirty_at = None
 
 
+class CoreTrader(Trader):
+    """The same, deciding through the engine core (`tsad.core.engine.decide`): quoting,
+    risk, pulls, frozen (dirty) markets and reconcile, as the engine runs them."""
+
+    def plan(self, prices: dict[BookSide, int], size: int, now_ms: int) -> list[Write]:
+        # One market: a bid is a YES valuation, an ask a NO one (the policy's price is
+        # 3/4 of the true value; the policy sizes from the mirror's position).
+        if BookSide.BID in prices:
+            val = Valuation(ticker=T, outcome=Outcome.YES,
+                            true_value=Fraction(prices[BookSide.BID], 7500))
+        elif BookSide.ASK in prices:
+            val = Valuation(ticker=T, outcome=Outcome.NO,
+                            true_value=Fraction(10_000 - prices[BookSide.ASK], 7500))
+        else:
+            val = Valuation(ticker=T, outcome=None, true_value=None, reason="none")
+        decision = core.decide(core.Inputs(
+            markets={T: MARKET}, valuations={T: val},
+            books={T: core.BookView(fresh=True)}, mirror=self.mirror,
+            policy=QuotingPolicy(count=size, max_position=MAX_POSITION,
+                                 min_true_value=Fraction(0), max_true_value=Fraction(1)),
+            limits=RiskLimits(max_order_size=10**9, max_position=MAX_POSITION,
+                              max_event_loss=10**15),
+            now=0.0, stale_seconds=120.0, dirty={T} if self.dirty else set(),
+        ))
+        self.generation += 1
+        plan = replace(decision.plan, creates=tuple(
+            replace(r, client_order_id=reconcile.client_order_id(
+                "tsad", "KXTSAW-26NOV29", r.ticker, r.side, self.generation))
+            for r in decision.plan.creates))
+        live = [reconcile.LiveOrder(order_id=o.order_id, client_order_id=o.client_order_id,
+                                    ticker=o.ticker, side=o.side, price=o.price,
+                                    remaining=o.remaining, filled=o.filled)
+                for o in self.mirror.resting() if o.order_id is not None]
+        return self.send(plan, live, now_ms)
+
+
+MARKET = Market(ticker=T, event_ticker="KXTSAW-26NOV29", strike_type=StrikeType.GREATER,
+                floor_strike=2_450_000)
+
+
 class MirrorMachine(RuleBasedStateMachine):
     """Adversarial orderings of requests, answers, messages and reads."""
+
+    trader_class: type[Trader] = Trader
 
     def __init__(self) -> None:
         super().__init__()
         self.x = RefExchange()
-        self.trader = Trader()
+        self.trader = self.trader_class()
         self.writes: list[Write] = []
         self.now_ms = 0
         self.known_trades: set[str] = set()
@@ -352,6 +400,16 @@ MirrorMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 TestMirrorMachine = MirrorMachine.TestCase
+
+
+class CoreMachine(MirrorMachine):
+    """The same adversarial orderings, the decisions made by the engine core."""
+
+    trader_class = CoreTrader
+
+
+CoreMachine.TestCase.settings = MirrorMachine.TestCase.settings
+TestCoreMachine = CoreMachine.TestCase
 
 
 def test_reference_exchange_follows_the_amend_spec() -> None:

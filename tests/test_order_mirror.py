@@ -392,3 +392,24 @@ def test_settling_order_is_released_by_a_read_begun_after_it_ended():
     since = m.mark()
     m.on_resync([], now_ms=5, since=since)
     assert m.in_flight_keys() == set()
+
+
+def test_fill_before_the_ack_counts_once():
+    """A fill naming only its order_id, before the create's ack links that id, counts once."""
+    m = OrderMirror()
+    m.on_create_sent(req(count=1000), 0)
+    m.on_fill(fill(tid="t1", count=300))  # no client_order_id: not linked yet
+    m.on_ack(ack(remaining=700, filled=300), 1)
+    m.on_fill(fill(tid="t2", count=100))
+    view = m.get("o1")
+    assert (view.filled, view.remaining) == (400, 600)
+    assert m.position(T) == 400
+
+
+def test_executed_report_of_an_unknown_order_after_its_fills():
+    """An order we never linked, reported executed after its fills came: counted once."""
+    m = OrderMirror()
+    m.on_fill(fill(tid="t1", oid="o7", count=200))
+    m.on_user_order(order(oid="o7", cid="c7", status=OrderStatus.EXECUTED, remaining=0,
+                          filled=200))
+    assert m.position(T) == 200

@@ -335,7 +335,7 @@ class OrderMirror:
         if e is None:
             if order.status is not OrderStatus.RESTING:
                 self._remember_unseen(order.order_id, order.ticker, order.side, order.price,
-                                      order.filled)
+                                      self._unseen_of(order.order_id, order.filled))
                 self._ended(order.order_id)
                 return
             e = self._adopt(order, now_ms=0)
@@ -363,7 +363,6 @@ class OrderMirror:
             return False
         self._trades.add(fill.trade_id)
         self._holdings.apply(fill.ticker, fill.side, fill.price, fill.count)
-        self._heard[fill.order_id] = self._heard.get(fill.order_id, 0) + fill.count
         gone = self._unseen_done.get(fill.order_id)
         if gone is not None:
             t, s, p, u = gone
@@ -372,7 +371,9 @@ class OrderMirror:
             else:
                 del self._unseen_done[fill.order_id]
         e = self._find(fill.order_id, fill.client_order_id)
-        if e is not None and self._link(e, fill.order_id):
+        linked = e is not None and self._link(e, fill.order_id)
+        self._heard[fill.order_id] = self._heard.get(fill.order_id, 0) + fill.count
+        if e is not None and linked:
             e.fill_sum += fill.count
             if e.state is MirrorState.PENDING:
                 e.state = MirrorState.RESTING
@@ -521,6 +522,8 @@ class OrderMirror:
         if e.order_id is not None and e.order_id != order_id:
             self._problem(e.ticker, f"{e.client_order_id} maps to {e.order_id} and {order_id}")
             return False
+        if e.order_id is None:  # fills heard of before we knew its id are its own
+            e.fill_sum = max(e.fill_sum, self._heard.get(order_id, 0))
         e.order_id = order_id
         self._by_id[order_id] = e
         return True
