@@ -409,6 +409,9 @@ class ChaosRun:
         return True
 
     async def _f_sigterm_restart(self) -> bool:
+        if self.rng.random() < 0.5:  # a stop while re-price writes are in flight
+            self._write_prediction(1.0 + self.rng.uniform(-0.03, 0.03))
+            await asyncio.sleep(self.rng.uniform(0.0, 0.4))
         await self.sigterm(expect_ok=True)
         self.report.lifecycle["sigterm"] += 1
         await asyncio.sleep(self.rng.uniform(0.0, 1.0))
