@@ -7,9 +7,10 @@ import asyncio
 from typing import Any
 
 import pytest
+from test_daemon import take
 from test_roll import WEEK1, WEEK2, WEEK2_TICKER, Rig, _rig  # noqa: F401 (the rig fixture)
 
-from tsad.core.orders import BookSide, OrderRequest
+from tsad.core.orders import BookSide, OrderRequest, OrderStatus
 from tsad.errors import FatalError
 from tsad.runtime.engine import ReloadRequested, StopRequested, Tick
 
@@ -125,3 +126,39 @@ async def test_orders_on_another_open_week_are_managed(rig: Rig) -> None:
     await asyncio.wait_for(engine.stopped.wait(), timeout=30)
     assert engine.stop_confirmed
     assert rig.ours() == []
+
+
+async def test_fills_missed_by_the_feed_are_recovered_by_a_read(rig: Rig) -> None:
+    """An order filled while no message reached us (the rig has no feed at all): the next
+    read back applies its fills to the position once, and the journal records it executed
+    instead of keeping it resting."""
+    engine = rig.engine
+    o = rig.ours()[0]
+    take(rig.sim, o, o.remaining)
+    engine.request_resync()
+    signed = o.remaining if o.side is BookSide.BID else -o.remaining
+    await rig.until(lambda: engine.mirror.position(o.ticker) == signed, tick=True)
+    engine.request_resync()  # a second read changes nothing: each trade counts once
+    await rig.until(lambda: True, tick=True)
+    assert engine.mirror.position(o.ticker) == signed
+    seen = {r.order_id: r.status for r in engine.journal.orders_seen()}
+    assert seen[o.order_id] is OrderStatus.EXECUTED
+
+
+async def test_a_market_refusing_writes_is_pulled_alone(rig: Rig) -> None:
+    """A per-market refusal (the market deactivated) pulls that market alone: trading is
+    not paused, and the other markets keep their quotes."""
+    engine, sim = rig.engine, rig.sim
+    o = rig.ours()[0]
+    sim.set_market_status(o.ticker, "inactive")  # refuses every write there
+    rig.write_prediction({WEEK1: sim.fair_center + 5_000})  # re-pricing meets the refusal
+    for _ in range(30):
+        rig.clock.advance(1.0)
+        await rig.put(Tick())
+        await asyncio.sleep(0.02)
+        if o.ticker in engine.market_pulls:
+            break
+    assert o.ticker in engine.market_pulls
+    assert engine.trading_active and engine.exchange_active
+    assert {x.ticker for x in rig.ours()} - {o.ticker}
+    sim.set_market_status(o.ticker, "active")

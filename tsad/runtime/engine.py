@@ -395,10 +395,12 @@ class Engine:
         if mo is None or mo.order_id is None:
             return
         resting = status is OrderStatus.RESTING
+        total = mo.filled + mo.remaining
         self.journal.record_orders([Order(
             order_id=mo.order_id, client_order_id=mo.client_order_id, ticker=mo.ticker,
             side=mo.side, price=mo.price, remaining=mo.remaining if resting else 0,
-            filled=mo.filled, initial=mo.filled + mo.remaining, status=status,
+            filled=total if status is OrderStatus.EXECUTED else mo.filled, initial=total,
+            status=status,
         )])
 
     def _series(self) -> str:
@@ -880,8 +882,13 @@ class Engine:
         # What changed after the read began (ev.started_at) is newer than the read: kept.
         added, dropped = self._adopt(ev.orders, since=ev.started_at)
         # Then the read's fills (after the orders: they are not newer than the read): fills
-        # the websocket missed count in the position now, each trade once.
+        # the websocket missed count in the position now, each trade once; an order they
+        # complete is journaled as executed.
+        before = {f.order_id: self.mirror.get(f.order_id) for f in fills}
         recovered = [f for f in fills if self.mirror.on_fill(f)]
+        for oid in {f.order_id for f in recovered}:
+            if before.get(oid) is not None and self.mirror.get(oid) is None:
+                self._journal_order(before[oid], oid, OrderStatus.EXECUTED)
         if missed or recovered:
             self.stats.fills += len(missed)
             log.warning("resync.fills_recovered", journaled=len(missed),
