@@ -4,14 +4,16 @@ breaks around it, and ends with FatalError only when the journal fails."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from test_daemon import take
 from test_roll import WEEK1, WEEK2, WEEK2_TICKER, Rig, _rig  # noqa: F401 (the rig fixture)
 
-from tsad.core.orders import BookSide, OrderRequest, OrderStatus
+from tsad.core.orders import BookSide, Fill, OrderRequest, OrderStatus
 from tsad.errors import FatalError
+from tsad.kalshi.wire import FillMsg
 from tsad.runtime.engine import ReloadRequested, StopRequested, Tick
 
 
@@ -162,3 +164,17 @@ async def test_a_market_refusing_writes_is_pulled_alone(rig: Rig) -> None:
     assert engine.trading_active and engine.exchange_active
     assert {x.ticker for x in rig.ours()} - {o.ticker}
     sim.set_market_status(o.ticker, "active")
+
+
+async def test_fills_on_other_weeks_of_the_series_are_journaled(rig: Rig) -> None:
+    """A fill on last week's market (an order of ours left there at the roll) is journaled
+    and counted; a fill outside the series is not ours."""
+    engine = rig.engine
+    old = "KXTSAW-26AUG02-A2.45"
+    for trade_id, ticker in (("t-old", old), ("t-other", "KXOTHER-26AUG02-A1")):
+        await rig.put(FillMsg(sid=1, fill=Fill(
+            trade_id=trade_id, order_id="o-old", ticker=ticker, side=BookSide.BID,
+            price=4000, count=100, ts=datetime(2026, 8, 2, tzinfo=UTC))))
+    await rig.until(lambda: True, tick=True)
+    assert [f.trade_id for f in engine.journal.fills()] == ["t-old"]
+    assert engine.mirror.position(old) == 100
