@@ -417,11 +417,13 @@ async def test_exchange_settlements_are_journaled_once(sim, rsa_key, key_id,
     assert set(by) == {won, lost}
     assert (by[won].result, by[won].yes_count, by[won].revenue) == ("yes", 500, 5_000_000)
     assert (by[lost].result, by[lost].revenue) == ("no", 0)
+    from tsad.runtime.ledger import Ledger
+
     with Journal.open(tmp_path / "j.db") as j:
         j.record_settlement(Settlement(ticker=won, result="yes", value=10_000,
                                        source="lifecycle"))
-        assert j.record_exchange_settlements(rows) == 1  # only `lost` was new
-        assert j.record_exchange_settlements(rows) == 0
+        assert Ledger(j).settlements(rows) == 1  # only `lost` was new
+        assert Ledger(j).settlements(rows) == 0
         got = {st.ticker: st for st in j.settlements()}
     assert got[won].source == "exchange" and got[won].revenue == 5_000_000
     assert got[won].yes_count == 500 and got[lost].value == 0

@@ -42,10 +42,8 @@ from typing import Final
 
 from tsad.clock import SystemClock
 from tsad.core.clock import Clock
-from tsad.core.exchange import MarketSettlement
 from tsad.core.money import PRICE_ONE
 from tsad.core.orders import BookSide, Fill, Order, OrderStatus
-from tsad.core.pnl import settlement_value
 from tsad.errors import TsadError
 
 
@@ -597,32 +595,6 @@ class Journal:
                     (st.result, st.value, st.revenue, st.fee, st.yes_count, st.no_count,
                      _iso(st.settled_ts), st.ticker),
                 )
-        return new
-
-    def record_exchange_settlements(self, rows: Iterable[MarketSettlement]) -> int:
-        """Record the exchange's ``/portfolio/settlements`` rows, each market once.
-
-        A row completes a settlement first learnt from the lifecycle feed; a row already
-        journaled changes nothing, so the whole list can be passed at every resync. A row
-        whose result cannot be valued (``scalar`` without a value) is left out.
-
-        Returns:
-            How many markets had no settlement journaled before.
-        """
-        known = {st.ticker: st.source for st in self.settlements()}
-        new = 0
-        for row in rows:
-            if known.get(row.ticker) == "exchange":
-                continue
-            try:
-                value = settlement_value(row.result, row.value)
-            except ValueError:
-                continue
-            new += self.record_settlement(Settlement(
-                ticker=row.ticker, result=row.result, value=value, source="exchange",
-                revenue=row.revenue, fee=row.fee, yes_count=row.yes_count,
-                no_count=row.no_count, settled_ts=row.settled_ts,
-            ))
         return new
 
     def settlements(self, event_ticker: str | None = None) -> list[Settlement]:

@@ -87,8 +87,30 @@ class Ledger:
             Settlement(ticker=ticker, result=result, value=payout, source="lifecycle"))
 
     def settlements(self, rows: Iterable[MarketSettlement]) -> int:
-        """Journal the exchange's settlement rows, each market once; return how many were new."""
-        return self._journal.record_exchange_settlements(rows)
+        """Journal the exchange's ``/portfolio/settlements`` rows, each market once.
+
+        A row completes a settlement first learnt from the lifecycle feed; a row already
+        journaled from the exchange changes nothing, so the whole list can be passed at every
+        resync. A row whose result cannot be valued (``scalar`` without a value) is left out.
+
+        Returns:
+            How many markets had no settlement journaled before.
+        """
+        known = {st.ticker: st.source for st in self._journal.settlements()}
+        new = 0
+        for row in rows:
+            if known.get(row.ticker) == "exchange":
+                continue
+            try:
+                value = settlement_value(row.result, row.value)
+            except ValueError:
+                continue
+            new += self._journal.record_settlement(Settlement(
+                ticker=row.ticker, result=row.result, value=value, source="exchange",
+                revenue=row.revenue, fee=row.fee, yes_count=row.yes_count,
+                no_count=row.no_count, settled_ts=row.settled_ts,
+            ))
+        return new
 
     def marks(self, now: float, books: Mapping[str, tuple[int | None, int | None]],
               fair: Mapping[str, Fraction], *, force: bool = False) -> bool:
