@@ -103,7 +103,7 @@ WEIGHTS: dict[str, int] = {
     "partial_fills": 4,
     "reprice": 8, "corrupt_forecast": 3, "sighup_valid": 3, "sighup_invalid": 2,
     "sighup_restart_key": 2, "sigterm_restart": 3, "kill9_restart": 3, "stop_503": 1,
-    "sigterm_in_pause": 1,
+    "sigterm_in_pause": 1, "signal_in_startup": 2,
 }
 # The emulator's own random faults under the scheduled ones (per request or message).
 BACKGROUND = Chaos(fail=0.01, fail_status=503, applied_fail=0.01, burst_429=0.003, burst_len=2,
@@ -449,6 +449,31 @@ class ChaosRun:
         before = self.ours()
         await asyncio.sleep(self.rng.uniform(0.0, 1.5))
         await self.restart_after_crash(before)
+        return True
+
+    async def _f_signal_in_startup(self) -> bool:
+        # kill -9 leaves our orders resting; the next daemon gets SIGTERM or SIGKILL while it
+        # starts (reading, adopting, cancelling). SIGTERM must still leave nothing resting.
+        d = self.daemon
+        if d is None or d.returncode is not None:
+            return False
+        d.signal(signal.SIGKILL)
+        await d.wait_exit(EXIT_TIMEOUT)
+        nd = ChaosDaemon(self.config, len(self.daemons))
+        self.daemons.append(nd)
+        self.daemon = nd
+        await nd.start()
+        self.report.lifecycle["starts"] += 1
+        await asyncio.sleep(self.rng.uniform(0.0, 2.0))
+        if self.rng.random() < 0.5:
+            await self.sigterm(expect_ok=True)
+            self.report.lifecycle["sigterm_in_startup"] += 1
+            await self.start_daemon()
+        else:
+            nd.signal(signal.SIGKILL)
+            await nd.wait_exit(EXIT_TIMEOUT)
+            self.report.lifecycle["kill9_in_startup"] += 1
+            await self.restart_after_crash(self.ours())
         return True
 
     async def _f_stop_503(self) -> bool:
