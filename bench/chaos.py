@@ -1,14 +1,17 @@
 """The seeded chaos run: a real daemon against the emulator under faults, signals and restarts.
 
 ``python -m bench.chaos --seconds 200 --seed N`` starts an emulator in process (outside
-traders on), a ``tsad run`` subprocess pointed at it, and then, for the given time, one
-seeded fault after another: websocket drops, seq gaps, 5xx and 429 bursts, writes answered
-late (the client times out; the write was applied), exchange and trading pauses, outside
-traders taking our orders, re-prices and corrupt forecast files, valid, invalid and
-restart-only SIGHUPs, SIGTERM (also while every REST answer is a 503) and kill -9, each
-followed by a restart. The invariants (`bench.invariants`) are checked continuously from the
-emulator's side and, at the end, against the journal. It prints the figures and a verdict
-and exits 1 on any violation.
+traders on, its own rare random faults underneath unless ``--no-background``), a ``tsad run``
+subprocess pointed at it, and then one seeded fault after another (each kind once first):
+websocket drops, seq gaps, 5xx and 429 bursts, writes applied but answered 503, writes
+answered after the client's timeout, exchange and trading pauses, outside fills (also two
+partial fills of one order), re-prices, corrupt forecast files, valid, invalid and
+restart-only SIGHUPs, SIGTERM (mid-write, in a pause, during startup, and while every REST
+answer is a 503) and kill -9 (also during startup), each followed by a restart.
+
+The invariants (`bench.invariants`) are checked continuously from the emulator's side, at
+each stop and restart, and against the journal at the end; it prints the figures and a
+verdict and exits 1 on any violation. ``--skip KIND`` leaves a fault kind out.
 """
 
 from __future__ import annotations
@@ -100,8 +103,8 @@ stop_timeout = {stop_timeout}
 WEIGHTS: dict[str, int] = {
     "ws_drop": 6, "seq_gap": 6, "burst_5xx": 6, "burst_429": 4, "write_timeout": 3,
     "applied_503": 4, "trading_pause": 3, "exchange_pause": 2, "outside_fill": 10,
-    "partial_fills": 4,
-    "reprice": 8, "corrupt_forecast": 3, "sighup_valid": 3, "sighup_invalid": 2,
+    "partial_fills": 4, "reprice": 8, "corrupt_forecast": 3, "sighup_valid": 3,
+    "sighup_invalid": 2,
     "sighup_restart_key": 2, "sigterm_restart": 3, "kill9_restart": 3, "stop_503": 1,
     "sigterm_in_pause": 1, "signal_in_startup": 2,
 }
