@@ -68,7 +68,7 @@ from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
 from tsad.runtime import inputs, sweep
 from tsad.runtime.config import Config, config_diff, restart_required
-from tsad.runtime.journal import Decision, Journal
+from tsad.runtime.journal import Decision, Journal, JournalError
 from tsad.runtime.ledger import Ledger, yes_value
 
 
@@ -579,7 +579,7 @@ class Engine:
             step()
         except FatalError:
             raise
-        except (sqlite3.Error, OSError) as exc:
+        except (JournalError, sqlite3.Error, OSError) as exc:
             raise FatalError(f"journal write failed in {where}: {exc}") from exc
         except Exception as exc:
             self._failures += 1
