@@ -26,7 +26,7 @@ async def test_short_chaos_run_keeps_every_invariant(tmp_path: Path) -> None:
     Checked from the emulator continuously and from the journal at the end: one live order
     per market and side, position + resting within max_position, every fill journaled once,
     no real 429, clean SIGTERM exits with nothing resting, adoption after kill -9, no
-    traceback, a restart-only reload refused.
+    traceback, a restart-only reload refused, nothing of ours resting through a pause.
     """
     report = await run_chaos(seconds=30, seed=SEED, workdir=tmp_path)
     assert report.ok, report.render()
