@@ -1,25 +1,38 @@
-"""The engine: the single consumer of the event queue and the only writer of trading state.
+"""The engine's runner: the single consumer of the event queue and the only writer of state.
 
-Rules (what the engine guarantees, h11-style):
+The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`); this
+module keeps their inputs current from events, does the I/O they need, and posts every
+outcome back as an event. Rules (what the runner guarantees, h11-style):
 
 1. Everything that can change what we want on the exchange arrives as an event on one
    queue: feed frames, REST results, timer ticks (which also watch the forecaster's
-   files), reload and stop requests.
-   One task consumes it; nothing else mutates trading state, so there are no locks.
-2. Nothing is placed before the startup picture is complete (exchange status, the event,
-   our resting orders, positions, and a fresh book for every market).
-3. Our orders live in the core's `OrderMirror` (pending / resting / cancelling / done).
-   At most one request is in flight per (market, side); reconcile never plans a second.
-4. Every write is journaled as an intent *before* it is sent and its outcome right after.
+   files), reload and stop requests. One task consumes it; nothing else mutates trading
+   state, so there are no locks.
+2. Every task it spawns (writes, resync, status poll, roll, stop) posts its outcome for ANY
+   exception, so no pending flag sticks and nothing dies silently. A handler or cycle that
+   raises marks every market dirty and reads back; a journal failure (and 20 unexpected
+   errors in a row) raises `FatalError` out of `run` for the daemon's cancel-all sweep.
+3. Nothing is placed before the startup picture is complete (exchange status, the event,
+   our resting orders on every open event of the series, positions, fills, fresh books).
+4. Our orders live in the core's `OrderMirror`; exchange input never raises there, and
+   what it cannot reconcile freezes the market until a read begun after it lands (so does
+   a reconnect: messages may have been missed). At most one request is in flight per
+   (market, side); reconcile never plans a second.
+5. Every write is journaled as an intent *before* it is sent and its outcome right after.
    ``client_order_id`` is deterministic (prefix, market, side, journaled generation), so a
    retry after a timeout reuses the same id and the exchange refuses a duplicate.
-5. An outcome we cannot know (timeout on a create) is resolved by reading our orders back
-   (REST resync), never by assuming "not placed".
-6. Quotes are pulled (desired = nothing) while: halted, the exchange/trading is paused,
-   the prediction is stale or invalid, a hook failed, or stopping. A market whose book is
-   stale (seq gap, disconnect) is frozen — no new writes — until resynced, and pulled if it
-   stays stale longer than ``daemon.stale_market_seconds``.
-7. Bursts coalesce: all events already queued are applied before one reconcile cycle.
+6. An outcome we cannot know (timeout, any unexpected failure) is resolved by reading our
+   orders back (REST resync), never by assuming "not placed". Fills a read recovers count
+   in the position; orders it no longer shows are journaled with their final status.
+7. Quotes are pulled everywhere while halted, paused (exchange or trading codes only),
+   the prediction is stale or invalid, a hook failed, or stopping; per market while it has
+   no fresh data past ``daemon.stale_market_seconds`` (from startup on), its strike is not
+   a number, or it refused a write. Our orders on other open weeks of the series are
+   managed too (cancelled), and their fills journaled.
+8. A reload whose changed keys need a restart is refused whole. A stop waits for writes in
+   flight, sweeps the series (`sweep.cancel_ours`), cancels any create that lands after,
+   and sets ``stop_confirmed``.
+9. Bursts coalesce: all events already queued are applied before one decision.
 """
 
 from __future__ import annotations
