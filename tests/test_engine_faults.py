@@ -178,3 +178,51 @@ async def test_fills_on_other_weeks_of_the_series_are_journaled(rig: Rig) -> Non
     await rig.until(lambda: True, tick=True)
     assert [f.trade_id for f in engine.journal.fills()] == ["t-old"]
     assert engine.mirror.position(old) == 100
+
+
+class Gated:
+    """The real exchange client, except that creates wait at a gate the test opens."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.gate = asyncio.Event()
+        self.waiting = 0
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if name != "create_order":
+            return attr
+
+        async def create(*args: Any, **kwargs: Any) -> Any:
+            self.waiting += 1
+            await self.gate.wait()
+            return await attr(*args, **kwargs)
+
+        return create
+
+
+async def test_a_create_landing_after_the_stop_sweep_is_cancelled(rig: Rig) -> None:
+    """A create still in flight when the stop's sweep has run is cancelled when it lands:
+    the stop leaves nothing of ours resting."""
+    engine, sim = rig.engine, rig.sim
+    gated = Gated(engine.exchange)
+    engine.exchange = gated  # type: ignore[assignment]
+    rig.write_prediction({WEEK1: sim.fair_center + 100_000})  # sides flip: new creates
+    for _ in range(100):
+        if gated.waiting:
+            break
+        rig.clock.advance(1.0)
+        await rig.put(Tick())
+        await asyncio.sleep(0.02)
+    assert gated.waiting
+    await rig.put(StopRequested("test over"))
+    for _ in range(200):  # the stop waits (10 s of the engine's clock) for writes to land
+        if engine._stop_cancels_done:
+            break
+        rig.clock.advance(1.0)
+        await asyncio.sleep(0.02)
+    assert engine._stop_cancels_done
+    gated.gate.set()  # the creates land after the sweep
+    await asyncio.wait_for(engine.stopped.wait(), timeout=30)
+    assert rig.ours() == []
+    assert engine.stop_confirmed
