@@ -226,3 +226,19 @@ async def test_a_create_landing_after_the_stop_sweep_is_cancelled(rig: Rig) -> N
     await asyncio.wait_for(engine.stopped.wait(), timeout=30)
     assert rig.ours() == []
     assert engine.stop_confirmed
+
+
+async def test_a_new_market_or_price_grid_reads_the_event_again(rig: Rig) -> None:
+    """A market created, or a market's price grid changed, makes the next read fetch the
+    event again (the feed's message types are matched by name: the adapter owns them)."""
+
+    class PriceGridChanged:  # the shape does not matter to the engine, only the kind
+        pass
+
+    def event_reads() -> int:
+        return sum(1 for r in rig.sim.request_log
+                   if r.method == "GET" and "/events/" in r.path)
+
+    before = event_reads()
+    await rig.put(PriceGridChanged())
+    await rig.until(lambda: event_reads() > before, tick=True)
