@@ -643,7 +643,12 @@ class Engine:
         cfg = self.config
         now_m = self.clock.monotonic()
         halt = cfg.risk.halt_file
-        if halt is not None and Path(halt).exists():
+        try:
+            halted = halt is not None and Path(halt).exists()
+        except OSError as exc:  # cannot tell: halt (an OSError here is not the journal's)
+            halted = True
+            log.warning("halt_file.unreadable", path=str(halt), error=str(exc))
+        if halted:
             self._pull("halt", f"halt file {halt} exists", "engine.halted", level="warning")
         else:
             self._unpull("halt")
