@@ -3,7 +3,8 @@ against a reference model of Kalshi under adversarial orderings.
 
 The exchange processes requests in any order, answers them in any order (or times out),
 emits user_order and fill messages that arrive late, twice, or never (a reconnect drops
-them), and REST reads start before and land after other changes. After every step:
+them), REST reads start before and land after other changes, and (with the engine core
+deciding) the weekly roll comes with writes in flight. After every step:
 
 * no exception escapes the mirror (exchange input never raises);
 * never two live orders of ours on the exchange per (market, side);
@@ -149,30 +150,35 @@ class CoreTrader(Trader):
     """The same, deciding through the engine core (`tsad.core.engine.decide`): quoting,
     risk, pulls, frozen (dirty) markets and reconcile, as the engine runs them."""
 
+    market = T  # the week being traded; `roll` moves to the next one
+
     def plan(self, prices: dict[BookSide, int], size: int, now_ms: int) -> list[Write]:
         # One market: a bid is a YES valuation, an ask a NO one (the policy's price is
         # 3/4 of the true value; the policy sizes from the mirror's position).
+        t = self.market
         if BookSide.BID in prices:
-            val = Valuation(ticker=T, outcome=Outcome.YES,
+            val = Valuation(ticker=t, outcome=Outcome.YES,
                             true_value=Fraction(prices[BookSide.BID], 7500))
         elif BookSide.ASK in prices:
-            val = Valuation(ticker=T, outcome=Outcome.NO,
+            val = Valuation(ticker=t, outcome=Outcome.NO,
                             true_value=Fraction(10_000 - prices[BookSide.ASK], 7500))
         else:
-            val = Valuation(ticker=T, outcome=None, true_value=None, reason="none")
+            val = Valuation(ticker=t, outcome=None, true_value=None, reason="none")
+        market = Market(ticker=t, event_ticker=t.rsplit("-", 1)[0],
+                        strike_type=StrikeType.GREATER, floor_strike=2_450_000)
         decision = core.decide(core.Inputs(
-            markets={T: MARKET}, valuations={T: val},
-            books={T: core.BookView(fresh=True)}, mirror=self.mirror,
+            markets={t: market}, valuations={t: val},
+            books={t: core.BookView(fresh=True)}, mirror=self.mirror,
             policy=QuotingPolicy(count=size, max_position=MAX_POSITION,
                                  min_true_value=Fraction(0), max_true_value=Fraction(1)),
             limits=RiskLimits(max_order_size=10**9, max_position=MAX_POSITION,
                               max_event_loss=10**15),
-            now=0.0, stale_seconds=120.0, dirty={T} if self.dirty else set(),
+            now=0.0, stale_seconds=120.0, dirty={t} if self.dirty else set(),
         ))
         self.generation += 1
         plan = replace(decision.plan, creates=tuple(
             replace(r, client_order_id=reconcile.client_order_id(
-                "tsad", "KXTSAW-26NOV29", r.ticker, r.side, self.generation))
+                "tsad", r.ticker.rsplit("-", 1)[0], r.ticker, r.side, self.generation))
             for r in decision.plan.creates))
         live = [reconcile.LiveOrder(order_id=o.order_id, client_order_id=o.client_order_id,
                                     ticker=o.ticker, side=o.side, price=o.price,
@@ -181,8 +187,7 @@ class CoreTrader(Trader):
         return self.send(plan, live, now_ms)
 
 
-MARKET = Market(ticker=T, event_ticker="KXTSAW-26NOV29", strike_type=StrikeType.GREATER,
-                floor_strike=2_450_000)
+NEXT_WEEK = "KXTSAW-26DEC06-A2.45"
 
 
 class MirrorMachine(RuleBasedStateMachine):
@@ -311,7 +316,8 @@ class MirrorMachine(RuleBasedStateMachine):
         got = sorted((o.order_id, o.price, o.remaining) for o in mirror.resting())
         want = sorted((o.order_id, o.price, o.remaining) for o in self.x.resting())
         assert got == want
-        assert mirror.position(T) == self.x.position.get(T, 0)
+        for t in (T, NEXT_WEEK):
+            assert mirror.position(t) == self.x.position.get(t, 0)
 
     @precondition(lambda self: self.read_since is None)
     @rule()
@@ -358,18 +364,22 @@ class MirrorMachine(RuleBasedStateMachine):
 
     @invariant()
     def position_plus_resting_within_limit(self) -> None:
-        pos = self.x.position.get(T, 0)
-        for side in SIDES:
-            rest = sum(o.remaining for o in self.x.resting() if o.side is side)
-            exposure = pos + rest if side is BookSide.BID else rest - pos
-            assert exposure <= MAX_POSITION, (side, pos, rest)
+        for t in (T, NEXT_WEEK):
+            pos = self.x.position.get(t, 0)
+            for side in SIDES:
+                rest = sum(o.remaining for o in self.x.resting()
+                           if o.side is side and o.ticker == t)
+                exposure = pos + rest if side is BookSide.BID else rest - pos
+                assert exposure <= MAX_POSITION, (t, side, pos, rest)
 
     @invariant()
     def fills_counted_once(self) -> None:
-        heard = sum((f.count if f.side is BookSide.BID else -f.count)
-                    for f in self.x.fills if f.trade_id in self.known_trades)
-        # The fills ledger holds each fill heard of exactly once, however often it came.
-        assert self.trader.mirror.fills_position(T) == heard
+        for t in (T, NEXT_WEEK):
+            heard = sum((f.count if f.side is BookSide.BID else -f.count)
+                        for f in self.x.fills if f.trade_id in self.known_trades
+                        and f.ticker == t)
+            # The fills ledger holds each fill heard of exactly once, however often it came.
+            assert self.trader.mirror.fills_position(t) == heard
 
     def teardown(self) -> None:
         """Let everything arrive, read back: the mirror matches the exchange exactly."""
@@ -388,7 +398,8 @@ class MirrorMachine(RuleBasedStateMachine):
         self.read_served()
         self.read_lands()
         mirror = self.trader.mirror
-        assert mirror.position(T) == self.x.position.get(T, 0)
+        for t in (T, NEXT_WEEK):
+            assert mirror.position(t) == self.x.position.get(t, 0)
         got = sorted((o.order_id, o.price, o.remaining) for o in mirror.resting())
         want = sorted((o.order_id, o.price, o.remaining) for o in self.x.resting())
         assert got == want
@@ -403,9 +414,16 @@ TestMirrorMachine = MirrorMachine.TestCase
 
 
 class CoreMachine(MirrorMachine):
-    """The same adversarial orderings, the decisions made by the engine core."""
+    """The same adversarial orderings, the decisions made by the engine core, and a weekly
+    roll that may come with writes in flight (last week's orders are then cancelled)."""
 
     trader_class = CoreTrader
+
+    @precondition(lambda self: self.trader.market == T)
+    @rule()
+    def roll(self) -> None:
+        assert isinstance(self.trader, CoreTrader)
+        self.trader.market = NEXT_WEEK
 
 
 CoreMachine.TestCase.settings = MirrorMachine.TestCase.settings
