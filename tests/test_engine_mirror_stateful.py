@@ -6,11 +6,12 @@ emits user_order and fill messages that arrive late, twice, or never (a reconnec
 them), REST reads start before and land after other changes, and (with the engine core
 deciding) the weekly roll comes with writes in flight. After every step:
 
-* no exception escapes the mirror (exchange input never raises);
+* no exception escapes the mirror or the core (exchange input never raises);
 * never two live orders of ours on the exchange per (market, side);
-* position + resting ≤ max_position on each leg (up to fills the mirror has not heard of);
-* once everything has arrived and a read has landed, every fill is counted exactly once and
-  the mirror matches the exchange.
+* on the exchange, position + resting ≤ max_position on each leg of each market;
+* every fill heard of is counted exactly once, however often it came;
+* once everything has arrived (and, after lost messages, a read has landed), the mirror
+  matches the exchange: resting orders, remaining counts, prices and positions.
 """
 
 from __future__ import annotations
