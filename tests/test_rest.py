@@ -392,12 +392,14 @@ async def test_batches_and_cancel_all(client, sim):
     event = await client.get_event(sim.event_ticker)
     tickers = [m.ticker for m in event.markets[:4]]
     async with asyncio.timeout(10):
-        results = await client.batch_create(
-            [request(sim, t, f"c-b{i}", price=1000) for i, t in enumerate(tickers)])
+        requests = [request(sim, t, f"c-b{i}", price=1000) for i, t in enumerate(tickers)]
+        results = await client.batch_create(requests)
         assert all(isinstance(r, WriteAck) for r in results)
         ids = [r.order_id for r in results if isinstance(r, WriteAck)]
         cancelled = await client.batch_cancel([ids[0], ids[1], "no-such-order"])
         assert [type(r).__name__ for r in cancelled] == ["WriteAck", "WriteAck", "NotFound"]
+        assert [r.reduced_by for r in cancelled[:2] if isinstance(r, WriteAck)] == [
+            r.count for r in requests[:2]]
         assert len(sim.resting_orders(client_user(sim))) == 2
         await client.cancel_all()
     assert sim.resting_orders(client_user(sim)) == []
@@ -523,8 +525,10 @@ async def test_cancel_uses_the_cheaper_batch_path(client, sim):
     """A single cancel goes out as a one-order batch cancel (2 tokens, not 10)."""
     ticker = await first_ticker(client, sim)
     async with asyncio.timeout(10):
-        ack = await client.create_order(request(sim, ticker, "c-cheap"))
-        await client.cancel_order(ack.order_id)
+        req = request(sim, ticker, "c-cheap")
+        ack = await client.create_order(req)
+        cancelled = await client.cancel_order(ack.order_id)
+    assert (cancelled.remaining, cancelled.reduced_by) == (0, req.count)
     deletes = writes(sim, "DELETE")
     assert [r.path.rsplit("/", 1)[-1] for r in deletes] == ["batched"]
     assert client.budget.cost("DELETE", "/portfolio/events/orders/batched") == ("write", 2)

@@ -189,9 +189,9 @@ def test_create_ack():
 
 
 def test_cancel_ack_has_zero_remaining():
-    """A cancel response leaves nothing resting."""
+    """A cancel response leaves nothing resting and tells the count it cancelled."""
     ack = wire.decode_write_ack(load("cancel_ack.json"), cancelled=True)
-    assert (ack.order_id, ack.remaining) == ("3b23c1c7", 0)
+    assert (ack.order_id, ack.remaining, ack.reduced_by) == ("3b23c1c7", 0, 1000)
 
 
 @pytest.mark.parametrize(
@@ -203,6 +203,7 @@ def test_batch_items(name, cancelled, error_type):
     """Batch responses give one ack or one typed error per item, in order."""
     out = wire.decode_batch_acks(load(name), cancelled=cancelled)
     assert isinstance(out[0], WriteAck) and out[0].order_id == "o1"
+    assert out[0].reduced_by == (1000 if cancelled else None)
     assert isinstance(out[1], error_type)
 
 

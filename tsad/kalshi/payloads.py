@@ -420,7 +420,8 @@ def decode_write_ack(payload: Json, *, cancelled: bool = False, where: str = "ac
 
     Args:
         payload: the response object.
-        cancelled: a cancel response: ``remaining`` is 0 after it (``reduced_by`` was left).
+        cancelled: a cancel response (``CancelOrderV2Response`` or a batch cancel item):
+            ``remaining`` is 0 after it, and ``reduced_by`` is the count it cancelled.
         where: the name used in error messages.
     """
     o = JsonObject(payload, where)
@@ -431,6 +432,7 @@ def decode_write_ack(payload: Json, *, cancelled: bool = False, where: str = "ac
         remaining=remaining,
         filled=o.opt_count("fill_count"),
         ts_ms=o.opt_int("ts_ms"),
+        reduced_by=o.opt_count("reduced_by") if cancelled else None,
     )
 
 @decoder
