@@ -229,3 +229,28 @@ def test_header_dumps_are_held_back_and_redacted_at_debug():
     assert "0f1e2d3c-key" not in text
     assert text.count(REDACTED) == 4
     assert "KALSHI-ACCESS-SIGNATURE" in text
+
+
+def test_console_line_reads_in_one_unit_and_new_york_time() -> None:
+    """On a TTY a fill reads in dollars and contracts at New York time, cut to the width."""
+    out = TtyStream()
+    configure_logging("info", stream=out)
+    structlog.get_logger("tsad.runtime.engine").info(
+        "order.filled", ticker="KXTSAW-26DEC06-A2.55", side="ask", price=3500, count=1000,
+        position=-2000, trade_id="t-1")
+    line = out.getvalue().splitlines()[0]
+    assert "order.filled" in line
+    assert "price=0.3500" in line and "count=10.00" in line and "position=-20.00" in line
+    stamp = line.split()[0]
+    assert len(stamp) == 8 and stamp.count(":") == 2
+
+
+def test_console_line_is_cut_to_the_terminal_width() -> None:
+    """A long event stays on one line no wider than the terminal."""
+    from tsad.runtime.console import ConsoleLine
+
+    render = ConsoleLine(width=60)
+    line = render(None, "info", {"event": "reconcile.cycle", "level": "info",
+                                 "timestamp": "2026-12-06T14:00:00Z", "pulled": "x" * 200})
+    assert "\n" not in line and len(line) <= 60
+    assert line.startswith("09:00:00 info")

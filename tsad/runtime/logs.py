@@ -21,6 +21,7 @@ import structlog
 from structlog.types import EventDict, Processor, WrappedLogger
 
 from tsad.errors import ConfigError
+from tsad.runtime.console import ConsoleLine
 
 
 __all__ = [
@@ -198,10 +199,8 @@ def configure_logging(
             structlog.processors.JSONRenderer(),
         ]
     else:
-        renderer = [
-            redact,
-            structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
-        ]
+        # A person at a terminal: one line per event, New York time, dollars and contracts.
+        renderer = [structlog.processors.format_exc_info, redact, ConsoleLine()]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderer],
