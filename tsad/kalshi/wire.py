@@ -1,6 +1,7 @@
 """The Kalshi JSON boundary in one namespace: ``from tsad.kalshi import wire``.
 
-The codec lives in four modules, one responsibility each, and this module re-exports them:
+The codec lives in five modules, one responsibility each, and this module only re-exports
+their public names (each module's ``__all__`` is the one list of them):
 
 * `tsad.kalshi.fields` — field access whose errors name the field, and `decoder`, the one
   boundary that turns any exception raised while decoding exchange data into `ProtocolError`;
@@ -12,136 +13,17 @@ The codec lives in four modules, one responsibility each, and this module re-exp
 
 from __future__ import annotations
 
-from tsad.kalshi.error_bodies import ErrorBody, decode_error_body, item_error
-from tsad.kalshi.fields import Json, Levels, decode_json, decoder
-from tsad.kalshi.messages import (
-    CommandAck,
-    ErrorMsg,
-    EventCreated,
-    FillMsg,
-    FrameHeader,
-    LifecycleMsg,
-    MarketCreated,
-    OrderbookDelta,
-    OrderbookSnapshot,
-    OrderGroupUpdate,
-    PositionMsg,
-    PriceGridChanged,
-    Subscribed,
-    TickerUpdate,
-    TradeMsg,
-    UnknownMsg,
-    UserOrderMsg,
-    WsMessage,
-    decode_ws,
-    frame_header,
-)
-from tsad.kalshi.payloads import (
-    AccountLimits,
-    BucketLimit,
-    EndpointCost,
-    EndpointCosts,
-    OrderGroup,
-    Page,
-    Series,
-    decode_account_limits,
-    decode_balance,
-    decode_batch_acks,
-    decode_endpoint_costs,
-    decode_event,
-    decode_event_rows,
-    decode_exchange_status,
-    decode_fill,
-    decode_fills_page,
-    decode_market,
-    decode_market_response,
-    decode_markets_page,
-    decode_order,
-    decode_order_group,
-    decode_order_group_created,
-    decode_order_response,
-    decode_orderbook,
-    decode_orders_page,
-    decode_position,
-    decode_positions_page,
-    decode_series,
-    decode_settlement,
-    decode_settlements_page,
-    decode_write_ack,
-)
-from tsad.kalshi.request_bodies import (
-    encode_amend,
-    encode_batch_cancel,
-    encode_batch_create,
-    encode_decrease,
-    encode_order_group,
-    encode_order_request,
-)
+from tsad.kalshi import error_bodies, fields, messages, payloads, request_bodies
+from tsad.kalshi.error_bodies import *  # noqa: F403
+from tsad.kalshi.fields import *  # noqa: F403
+from tsad.kalshi.messages import *  # noqa: F403
+from tsad.kalshi.payloads import *  # noqa: F403
+from tsad.kalshi.request_bodies import *  # noqa: F403
 
 
-__all__ = [
-    "AccountLimits",
-    "BucketLimit",
-    "CommandAck",
-    "EndpointCost",
-    "EndpointCosts",
-    "ErrorBody",
-    "ErrorMsg",
-    "EventCreated",
-    "FillMsg",
-    "FrameHeader",
-    "Json",
-    "Levels",
-    "LifecycleMsg",
-    "MarketCreated",
-    "OrderGroup",
-    "OrderGroupUpdate",
-    "OrderbookDelta",
-    "OrderbookSnapshot",
-    "Page",
-    "PositionMsg",
-    "PriceGridChanged",
-    "Series",
-    "Subscribed",
-    "TickerUpdate",
-    "TradeMsg",
-    "UnknownMsg",
-    "UserOrderMsg",
-    "WsMessage",
-    "decode_account_limits",
-    "decode_balance",
-    "decode_batch_acks",
-    "decode_endpoint_costs",
-    "decode_error_body",
-    "decode_event",
-    "decode_event_rows",
-    "decode_exchange_status",
-    "decode_fill",
-    "decode_fills_page",
-    "decode_json",
-    "decode_market",
-    "decode_market_response",
-    "decode_markets_page",
-    "decode_order",
-    "decode_order_group",
-    "decode_order_group_created",
-    "decode_order_response",
-    "decode_orderbook",
-    "decode_orders_page",
-    "decode_position",
-    "decode_positions_page",
-    "decode_series",
-    "decode_settlement",
-    "decode_settlements_page",
-    "decode_write_ack",
-    "decode_ws",
-    "decoder",
-    "encode_amend",
-    "encode_batch_cancel",
-    "encode_batch_create",
-    "encode_decrease",
-    "encode_order_group",
-    "encode_order_request",
-    "frame_header",
-    "item_error",
-]
+__all__: list[str] = []
+__all__ += error_bodies.__all__
+__all__ += fields.__all__
+__all__ += messages.__all__
+__all__ += payloads.__all__
+__all__ += request_bodies.__all__
