@@ -23,15 +23,12 @@ retries and error mapping live in `tsad.kalshi.session`; on top of them this cli
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Unpack
 
-import httpx
 import structlog
 
-from tsad.core.clock import Clock
 from tsad.core.exchange import Exchange, ExchangeStatus, MarketSettlement, OrderbookLevels
 from tsad.core.market import Event, Market
 from tsad.core.orders import (
@@ -55,8 +52,7 @@ from tsad.errors import (
     TransportError,
 )
 from tsad.kalshi import wire
-from tsad.kalshi.budget import Budget, Tier
-from tsad.kalshi.session import AUTH_HINT, ApiSession, Sleep
+from tsad.kalshi.session import AUTH_HINT, ApiSession, SessionOptions
 from tsad.kalshi.signing import Signer
 
 
@@ -106,24 +102,11 @@ class KalshiClient(ApiSession):
         rest_url: str,
         signer: Signer | None,
         *,
-        tier: Tier | str = Tier.BASIC,
-        timeout: float = 10.0,
-        transport: httpx.AsyncBaseTransport | None = None,
-        clock: Clock | None = None,
-        budget: Budget | None = None,
-        max_attempts: int = 6,
-        backoff_base: float = 0.25,
-        backoff_cap: float = 8.0,
-        rng: random.Random | None = None,
-        sleep: Sleep = asyncio.sleep,
-        page_limit: int = 200,
         order_group_contracts_limit: int = 0,
         calibrate: bool = True,
+        **session: Unpack[SessionOptions],
     ) -> None:
-        super().__init__(
-            rest_url, signer, tier=tier, timeout=timeout, transport=transport, clock=clock,
-            budget=budget, max_attempts=max_attempts, backoff_base=backoff_base,
-            backoff_cap=backoff_cap, rng=rng, sleep=sleep, page_limit=page_limit)
+        super().__init__(rest_url, signer, **session)
         self._group_limit = max(0, order_group_contracts_limit)
         self.order_group_id: str | None = None
         self._prepared = not calibrate and not self._group_limit

@@ -14,7 +14,7 @@ import asyncio
 import random
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypedDict
 from urllib.parse import urlsplit
 
 import httpx
@@ -38,7 +38,7 @@ from tsad.kalshi.budget import BucketKind, Budget, Tier
 from tsad.kalshi.signing import Signer
 
 
-__all__ = ["AUTH_HINT", "ApiSession", "Sleep"]
+__all__ = ["AUTH_HINT", "ApiSession", "SessionOptions", "Sleep"]
 
 AUTH_HINT: Final = (
     "Kalshi rejected the request signature/key: check key_id, the private key and the clock"
@@ -48,6 +48,22 @@ _EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
 _log = structlog.get_logger("tsad.kalshi.rest")
 
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class SessionOptions(TypedDict, total=False):
+    """`ApiSession`'s keyword arguments (documented there), as a subclass passes them on."""
+
+    tier: Tier | str
+    timeout: float
+    transport: httpx.AsyncBaseTransport | None
+    clock: Clock | None
+    budget: Budget | None
+    max_attempts: int
+    backoff_base: float
+    backoff_cap: float
+    rng: random.Random | None
+    sleep: Sleep
+    page_limit: int
 
 
 class ApiSession:
