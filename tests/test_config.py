@@ -11,15 +11,8 @@ import pytest
 
 from tsad.core.quoting import QuotingPolicy
 from tsad.errors import ConfigError
-from tsad.runtime.config import (
-    DEFAULT_URLS,
-    RESTART_REQUIRED_KEYS,
-    Environment,
-    Tier,
-    config_diff,
-    load_config,
-    restart_required,
-)
+from tsad.runtime.config import config_diff, load_config, restart_required
+from tsad.runtime.settings import DEFAULT_URLS, RESTART_REQUIRED_KEYS, Environment, Tier
 
 
 SHIPPED = Path(__file__).resolve().parent.parent / "config.toml"

@@ -1,6 +1,6 @@
 """Configuration loading: reads and validates ``config.toml`` into one immutable `Config`.
 
-The dataclasses themselves live in `tsad.runtime.settings` (re-exported here).
+The dataclasses themselves live in `tsad.runtime.settings` (`Config` is re-exported here).
 
 Every problem is collected and raised as one `ConfigError`, each line of it naming the file,
 the line, the dotted key and, for unknown keys, the closest known key. Numbers are read with
@@ -29,45 +29,17 @@ from tsad.runtime.settings import (
     DEFAULT_URLS,
     DEFAULTS,
     PAPER_JOURNAL,
-    RESTART_REQUIRED_KEYS,
     SECTIONS,
-    AlertsConfig,
     Config,
-    DaemonConfig,
     Environment,
-    ExchangeConfig,
-    JournalConfig,
-    MarketConfig,
-    ModelConfig,
-    PaperConfig,
-    QuotingConfig,
-    RiskConfig,
     Tier,
     config_diff,
     restart_required,
 )
 
 
-__all__ = [
-    "DEFAULT_URLS",
-    "RESTART_REQUIRED_KEYS",
-    "AlertsConfig",
-    "Config",
-    "DaemonConfig",
-    "Environment",
-    "ExchangeConfig",
-    "JournalConfig",
-    "MarketConfig",
-    "ModelConfig",
-    "PaperConfig",
-    "QuotingConfig",
-    "RiskConfig",
-    "Tier",
-    "config_diff",
-    "load_config",
-    "parse_config",
-    "restart_required",
-]
+# Config and its diff are re-exported: the shell reads them from here.
+__all__ = ["Config", "config_diff", "load_config", "parse_config", "restart_required"]
 
 
 _LOG_LEVELS: Final = ("debug", "info", "warning", "error", "critical")
