@@ -22,7 +22,7 @@ from bench.harness import (
 )
 from tsad.core.orders import BookSide
 from tsad.sim import Emulator
-from tsad.sim.matching import BookChange
+from tsad.sim.records import BookChange
 
 
 __all__ = ["BurstResult", "DeltaInjector", "burst", "measure"]

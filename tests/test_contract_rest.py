@@ -15,7 +15,7 @@ from tsad.core.money import PRICE_ONE, format_count, format_price, parse_count, 
 from tsad.core.orders import BookSide
 from tsad.kalshi.signing import Signer
 from tsad.sim import Emulator
-from tsad.sim.matching import taker_fee
+from tsad.sim.records import taker_fee
 
 
 @pytest.fixture

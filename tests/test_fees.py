@@ -102,6 +102,6 @@ def test_accumulated_fees_converge(fills: list[tuple[int, int, bool]]) -> None:
 @given(st.integers(0, 100_000), st.integers(1, 9_999))
 def test_matches_emulator_taker_fee(count: int, price: int) -> None:
     """The emulator's taker fee and the core's agree on every fill."""
-    from tsad.sim.matching import taker_fee
+    from tsad.sim.records import taker_fee
 
     assert QUAD.trade_fee(count, price, is_taker=True) == taker_fee(count, price)

@@ -13,7 +13,8 @@ from hypothesis import given, settings, strategies as st
 from tsad.core.money import PRICE_ONE
 from tsad.core.orders import BookSide, OrderStatus
 from tsad.errors import Conflict, NotFound, OrderRejected
-from tsad.sim.matching import MatchingEngine, taker_fee
+from tsad.sim.matching import MatchingEngine
+from tsad.sim.records import taker_fee
 from tsad.sim.week import (
     STRIKES,
     build_event,

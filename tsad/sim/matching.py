@@ -18,13 +18,14 @@ Conventions (kalshi-api.md §3.8, §8):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
 from tsad.core.money import CENT_GRID, PRICE_ONE, PriceGrid
 from tsad.core.orders import BookSide, OrderStatus
 from tsad.errors import Conflict, NotFound, OrderRejected
+from tsad.sim.book import Book
 from tsad.sim.records import (
     Account,
     BookChange,
@@ -41,70 +42,10 @@ from tsad.sim.records import (
 )
 
 
-__all__ = [
-    "Account",
-    "BookChange",
-    "BookOrder",
-    "EngineEvent",
-    "FillRow",
-    "LifecycleChange",
-    "MatchingEngine",
-    "OrderChange",
-    "PositionChange",
-    "PositionState",
-    "TradeRow",
-    "leg_price",
-    "taker_fee",
-]
+__all__ = ["MatchingEngine"]
 
 TIME_IN_FORCE = ("good_till_canceled", "immediate_or_cancel", "fill_or_kill")
 STP_TYPES = ("taker_at_cross", "maker")
-
-
-class _Book:
-    """The resting orders of one market: price → orders in time priority, per side."""
-
-    __slots__ = ("asks", "bids", "grid")
-
-    def __init__(self, grid: PriceGrid) -> None:
-        self.grid = grid
-        self.bids: dict[int, list[BookOrder]] = {}
-        self.asks: dict[int, list[BookOrder]] = {}
-
-    def side(self, side: BookSide) -> dict[int, list[BookOrder]]:
-        return self.bids if side is BookSide.BID else self.asks
-
-    def add(self, order: BookOrder) -> None:
-        self.side(order.side).setdefault(order.price, []).append(order)
-
-    def remove(self, order: BookOrder) -> None:
-        levels = self.side(order.side)
-        queue = levels.get(order.price, [])
-        if order in queue:
-            queue.remove(order)
-        if not queue:
-            levels.pop(order.price, None)
-
-    def best(self, side: BookSide) -> int | None:
-        levels = self.side(side)
-        if not levels:
-            return None
-        return max(levels) if side is BookSide.BID else min(levels)
-
-    def crossing(self, side: BookSide, price: int) -> Iterator[BookOrder]:
-        """Yield resting opposite orders an incoming ``side`` order at ``price`` would hit."""
-        opposite = BookSide.ASK if side is BookSide.BID else BookSide.BID
-        levels = self.side(opposite)
-        if side is BookSide.BID:
-            prices = sorted(p for p in levels if p <= price)
-        else:
-            prices = sorted((p for p in levels if p >= price), reverse=True)
-        for p in prices:
-            yield from list(levels.get(p, []))
-
-    def levels(self, side: BookSide) -> list[tuple[int, int]]:
-        out = [(p, sum(o.remaining for o in q)) for p, q in self.side(side).items() if q]
-        return sorted(out)
 
 
 class MatchingEngine:
@@ -121,7 +62,7 @@ class MatchingEngine:
             new_id: returns a fresh unique id (orders, trades).
         """
         self._new_id = new_id
-        self._books: dict[str, _Book] = {}
+        self._books: dict[str, Book] = {}
         self._orders: dict[str, BookOrder] = {}
         self._by_client: dict[tuple[str, str], str] = {}
         self._accounts: dict[str, Account] = {}
@@ -138,7 +79,7 @@ class MatchingEngine:
 
     def add_market(self, ticker: str, grid: PriceGrid = CENT_GRID) -> None:
         """Register a market with its price grid."""
-        self._books.setdefault(ticker, _Book(grid))
+        self._books.setdefault(ticker, Book(grid))
 
     def add_account(
         self, user: str, user_id: str, balance: int, *, unlimited: bool = False
@@ -458,14 +399,14 @@ class MatchingEngine:
 
     # ----------------------------------------------------------------- internals
 
-    def _book(self, ticker: str) -> _Book:
+    def _book(self, ticker: str) -> Book:
         try:
             return self._books[ticker]
         except KeyError:
             raise NotFound(f"market {ticker} not found", status=404, code="not_found") from None
 
     @staticmethod
-    def _validate(book: _Book, price: int, count: int, tif: str, stp: str) -> None:
+    def _validate(book: Book, price: int, count: int, tif: str, stp: str) -> None:
         if not book.grid.contains(price):
             raise OrderRejected(
                 f"price {price} is not on the market's price grid", status=400,
@@ -481,10 +422,10 @@ class MatchingEngine:
                                 code="invalid_order")
 
     @staticmethod
-    def _would_cross(book: _Book, side: BookSide, price: int) -> bool:
+    def _would_cross(book: Book, side: BookSide, price: int) -> bool:
         return next(book.crossing(side, price), None) is not None
 
-    def _fillable(self, book: _Book, user: str, side: BookSide, price: int) -> int:
+    def _fillable(self, book: Book, user: str, side: BookSide, price: int) -> int:
         total = 0
         for o in book.crossing(side, price):
             if o.user == user and not self._accounts[user].unlimited:
@@ -525,7 +466,7 @@ class MatchingEngine:
         order.remaining = 0
         order.updated = now
 
-    def _match_and_rest(self, book: _Book, order: BookOrder, now: datetime) -> None:
+    def _match_and_rest(self, book: Book, order: BookOrder, now: datetime) -> None:
         stopped = False
         for maker in book.crossing(order.side, order.price):
             if order.remaining == 0:
@@ -552,7 +493,7 @@ class MatchingEngine:
         self._outbox.append(OrderChange(order=replace(order)))
 
     def _execute(
-        self, book: _Book, taker: BookOrder, maker: BookOrder, count: int, now: datetime
+        self, book: Book, taker: BookOrder, maker: BookOrder, count: int, now: datetime
     ) -> None:
         price = maker.price
         trade = TradeRow(

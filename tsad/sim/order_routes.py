@@ -19,7 +19,7 @@ from tsad.core.orders import BookSide, OrderStatus
 from tsad.errors import ExchangeError, NotFound
 from tsad.sim.api import JSON, ApiError, bad_field, current_user, from_exchange_error, json_body
 from tsad.sim.auth import Gate
-from tsad.sim.matching import BookOrder, FillRow
+from tsad.sim.records import BookOrder, FillRow
 from tsad.sim.venue import Venue
 from tsad.sim.wire import ts_ms
 

@@ -22,12 +22,12 @@ from aiohttp import WSCloseCode, WSMsgType, web
 from tsad.core.market import Market
 from tsad.core.money import PRICE_ONE, format_count, format_price
 from tsad.core.orders import BookSide
-from tsad.sim.matching import (
+from tsad.sim.matching import MatchingEngine
+from tsad.sim.records import (
     BookChange,
     EngineEvent,
     FillRow,
     LifecycleChange,
-    MatchingEngine,
     OrderChange,
     PositionChange,
     TradeRow,

@@ -20,8 +20,9 @@ from tsad.core.money import PRICE_ONE, format_count
 from tsad.core.orders import BookSide
 from tsad.errors import NotFound
 from tsad.sim.api import ApiError
-from tsad.sim.matching import FillRow, MatchingEngine
+from tsad.sim.matching import MatchingEngine
 from tsad.sim.order_groups import OrderGroup, OrderGroups
+from tsad.sim.records import FillRow
 from tsad.sim.stream import Hub
 from tsad.sim.week import build_event, build_week, fair_values, pick_fair_center, seed_book
 from tsad.sim.wire import market_json, money_str, rfc3339, ts_ms

@@ -9,7 +9,8 @@ from typing import Any
 from tsad.core.market import Market
 from tsad.core.money import PRICE_ONE, format_count, format_money, format_price
 from tsad.core.orders import BookSide
-from tsad.sim.matching import BookOrder, FillRow, MatchingEngine, PositionState
+from tsad.sim.matching import MatchingEngine
+from tsad.sim.records import BookOrder, FillRow, PositionState
 from tsad.sim.week import rules_primary, rules_secondary
 
 
