@@ -9,7 +9,7 @@ average price and fee of the amend's own fills, only when it filled).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Final
 
 from aiohttp import web
@@ -164,22 +164,19 @@ class OrderRoutes:
 
     async def batch_create(self, request: web.Request) -> web.Response:
         """``POST /portfolio/events/orders/batched`` → 201 with one result per item."""
-        body = await json_body(request)
-        items = body.get("orders")
-        if not isinstance(items, list) or not items:
-            raise bad_field("orders")
-        user = current_user(request)
-        results: list[JSON] = []
-        for item in items:
-            try:
-                if not isinstance(item, dict):
-                    raise bad_field("orders[]", "must be objects")
-                results.append(self._create_one(user, item))
-            except ApiError as exc:
-                res: JSON = {"error": exc.item()}
-                if isinstance(item, dict) and isinstance(item.get("client_order_id"), str):
-                    res["client_order_id"] = item["client_order_id"]
-                results.append(res)
+
+        def one(user: str, item: object) -> JSON:
+            if not isinstance(item, dict):
+                raise bad_field("orders[]", "must be objects")
+            return self._create_one(user, item)
+
+        def failed(item: object, exc: ApiError) -> JSON:
+            res: JSON = {"error": exc.item()}
+            if isinstance(item, dict) and isinstance(item.get("client_order_id"), str):
+                res["client_order_id"] = item["client_order_id"]
+            return res
+
+        results = await _each_item(request, one, failed)
         return web.json_response({"orders": results}, status=201)
 
     # ----------------------------------------------------------------- cancel
@@ -207,22 +204,19 @@ class OrderRoutes:
 
     async def batch_cancel(self, request: web.Request) -> web.Response:
         """``DELETE /portfolio/events/orders/batched`` (a JSON body) → one result per item."""
-        body = await json_body(request)
-        items = body.get("orders")
-        if not isinstance(items, list) or not items:
-            raise bad_field("orders")
-        user = current_user(request)
-        results: list[JSON] = []
-        for item in items:
+
+        def one(user: str, item: object) -> JSON:
             oid = item.get("order_id") if isinstance(item, dict) else None
-            try:
-                if not isinstance(oid, str):
-                    raise bad_field("order_id")
-                results.append(self._cancel_one(user, oid))
-            except ApiError as exc:
-                results.append({"order_id": oid if isinstance(oid, str) else "",
-                                "reduced_by": "0.00", "error": exc.item()})
-        return web.json_response({"orders": results})
+            if not isinstance(oid, str):
+                raise bad_field("order_id")
+            return self._cancel_one(user, oid)
+
+        def failed(item: object, exc: ApiError) -> JSON:
+            oid = item.get("order_id") if isinstance(item, dict) else None
+            return {"order_id": oid if isinstance(oid, str) else "", "reduced_by": "0.00",
+                    "error": exc.item()}
+
+        return web.json_response({"orders": await _each_item(request, one, failed)})
 
     async def cancel_all(self, request: web.Request) -> web.Response:
         """``DELETE /portfolio/events/orders`` → 204; costs 2 tokens per order (10 to capacity)."""
@@ -313,3 +307,26 @@ class OrderRoutes:
             "order_id": order.order_id, "client_order_id": order.client_order_id,
             "remaining_count": format_count(order.remaining), "ts_ms": ts_ms(order.updated),
         })
+
+
+async def _each_item(
+    request: web.Request,
+    one: Callable[[str, object], JSON],
+    failed: Callable[[object, ApiError], JSON],
+) -> list[JSON]:
+    """Run a V2 batch's ``orders`` one at a time: one result per item, in order.
+
+    An item whose ``one`` raises `ApiError` gets ``failed``'s result; the others still run.
+    """
+    body = await json_body(request)
+    items = body.get("orders")
+    if not isinstance(items, list) or not items:
+        raise bad_field("orders")
+    user = current_user(request)
+    results: list[JSON] = []
+    for item in items:
+        try:
+            results.append(one(user, item))
+        except ApiError as exc:
+            results.append(failed(item, exc))
+    return results
