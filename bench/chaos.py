@@ -29,7 +29,7 @@ from pathlib import Path
 
 from bench.chaos_daemon import ChaosDaemon
 from bench.chaos_report import ChaosReport
-from bench.harness import new_key, quiet_logs
+from bench.harness import config_text, new_key, quiet_logs
 from bench.invariants import (
     Ledger,
     Monitor,
@@ -57,47 +57,6 @@ EXIT_TIMEOUT = 60.0
 MAX_FAILED_STARTS = 3
 STOP_TIMEOUT = 8.0  # the daemon's own bound on a stop (a 503-stop lasts this long)
 
-CONFIG = """\
-[exchange]
-environment = "demo"
-rest_url = "{rest_url}"
-ws_url = "{ws_url}"
-key_id = "{key_id}"
-private_key_path = "{key_file}"
-tier = "basic"
-request_timeout = {timeout}
-client_order_prefix = "{prefix}"
-
-[market]
-series = "KXTSAW"
-
-[model]
-prediction_path = "prediction.json"
-history_path = "history.csv"
-hooks = ["realized_days"]
-
-[quoting]
-margin = 0.75
-min_true_value = 0.05
-max_true_value = 0.95
-count = {count}
-
-[risk]
-max_position = {max_position}
-max_order_size = 50
-max_event_loss = 1000000.0
-halt_file = "halt"
-cancel_on_exit = true
-
-[journal]
-path = "state/journal.sqlite3"
-
-[daemon]
-resync_interval = 2.0
-stale_market_seconds = 30.0
-log_level = "info"
-stop_timeout = {stop_timeout}
-"""
 
 # Fault kinds: every one is tried once (in a seeded order) before the weighted draws.
 WEIGHTS: dict[str, int] = {
@@ -133,10 +92,10 @@ class ChaosRun:
                                ledger=self.ledger)
         self.monitor.extra.append(self._exited_by_itself)
         self.config = workdir / "config.toml"
-        self.config_text = CONFIG.format(
-            rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=USER, key_file=key_file,
-            timeout=REQUEST_TIMEOUT, prefix=PREFIX, count=COUNT, max_position=MAX_POSITION,
-            stop_timeout=STOP_TIMEOUT)
+        self.config_text = config_text(
+            sim, key_id=USER, key_file=key_file, timeout=REQUEST_TIMEOUT, count=COUNT,
+            max_position=MAX_POSITION, exchange_extra=f'client_order_prefix = "{PREFIX}"\n',
+            daemon_extra=f"stop_timeout = {STOP_TIMEOUT}\n")
         self.config.write_text(self.config_text)
         self.prediction = workdir / "prediction.json"
         paper.write_paper_inputs(

@@ -33,6 +33,7 @@ __all__ = [
     "Repricer",
     "Row",
     "Summary",
+    "config_text",
     "figure_main",
     "first_write_after",
     "machine",
@@ -55,8 +56,8 @@ ws_url = "{ws_url}"
 key_id = "{key_id}"
 private_key_path = "{key_file}"
 tier = "{tier}"
-request_timeout = 5.0
-
+request_timeout = {timeout}
+{exchange_extra}
 [market]
 series = "KXTSAW"
 
@@ -85,7 +86,24 @@ path = "state/journal.sqlite3"
 resync_interval = {resync_interval}
 stale_market_seconds = 30.0
 log_level = "info"
-"""
+{daemon_extra}"""
+
+
+def config_text(
+    sim: Any, *, key_id: str, key_file: Path, count: int, max_position: int,
+    tier: str = "basic", timeout: float = 5.0, margin: float = 0.75,
+    resync_interval: float = 2.0, exchange_extra: str = "", daemon_extra: str = "",
+) -> str:
+    """Return a demo ``config.toml`` pointing at ``sim``.
+
+    ``exchange_extra`` and ``daemon_extra`` are whole ``key = value`` lines (newline-ended)
+    added to ``[exchange]`` and ``[daemon]``.
+    """
+    return CONFIG.format(
+        rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=key_id, key_file=key_file,
+        tier=tier, timeout=timeout, margin=margin, count=count, max_position=max_position,
+        resync_interval=resync_interval, exchange_extra=exchange_extra,
+        daemon_extra=daemon_extra)
 
 
 # --- statistics and result rows ------------------------------------------------------------
@@ -275,10 +293,9 @@ def write_workdir(directory: Path, sim: Emulator, key_file: Path, *, count: int 
         seed=1,
     )
     path = directory / "config.toml"
-    path.write_text(CONFIG.format(
-        rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=KEY_ID, key_file=key_file,
-        count=count, max_position=max_position, resync_interval=resync_interval, tier=tier,
-        margin=margin,
+    path.write_text(config_text(
+        sim, key_id=KEY_ID, key_file=key_file, count=count, max_position=max_position,
+        resync_interval=resync_interval, tier=tier, margin=margin,
     ))
     return path
 
