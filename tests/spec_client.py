@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+import pytest
 
-from tests.kalshi_schema import OpenApi
+from tests.conftest import public_pem
+from tests.kalshi_schema import OpenApi, openapi
 from tsad.clock import SystemClock
 from tsad.kalshi.signing import Signer
+from tsad.sim import Emulator
 
 
 @dataclass
@@ -56,3 +60,22 @@ class SpecClient:
     async def get(self, path: str, **kw: Any) -> Any:
         """GET and expect 200."""
         return await self.call("GET", path, expect=200, **kw)
+
+
+# The contract tests' shared fixtures; a test module takes them with
+# ``from tests.spec_client import contract_api, contract_sim``.
+
+
+@pytest.fixture(name="sim")
+async def contract_sim(rsa_key, key_id) -> AsyncIterator[Emulator]:
+    """An emulator on the premier tier, so a whole session fits in the write bucket."""
+    async with Emulator(seed=0, tier="premier") as emulator:
+        emulator.register_key(key_id, public_pem(rsa_key))
+        yield emulator
+
+
+@pytest.fixture(name="api")
+async def contract_api(sim: Emulator, rsa_key, key_id) -> AsyncIterator[SpecClient]:
+    """A `SpecClient` signed with the test key, validating against the vendored spec."""
+    async with httpx.AsyncClient(timeout=10) as http:
+        yield SpecClient(http, Signer(key_id, rsa_key), sim.rest_url, openapi())

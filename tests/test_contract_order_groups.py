@@ -3,33 +3,15 @@ rolling 15-second contracts limit cancels the group's orders and refuses new one
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import httpx
 import pytest
 
-from tests.conftest import public_pem
-from tests.kalshi_schema import openapi
-from tests.spec_client import SpecClient
+from tests.spec_client import SpecClient, contract_api, contract_sim  # noqa: F401
 from tsad.core.money import format_price
 from tsad.core.orders import BookSide
-from tsad.kalshi.signing import Signer
 from tsad.sim import Emulator
 from tsad.sim.order_groups import OrderGroups
-
-
-@pytest.fixture
-async def sim(rsa_key, key_id) -> AsyncIterator[Emulator]:
-    async with Emulator(seed=0, tier="premier") as emulator:
-        emulator.register_key(key_id, public_pem(rsa_key))
-        yield emulator
-
-
-@pytest.fixture
-async def api(sim: Emulator, rsa_key, key_id) -> AsyncIterator[SpecClient]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield SpecClient(http, Signer(key_id, rsa_key), sim.rest_url, openapi())
 
 
 def low_bid(sim: Emulator, ticker: str, coid: str, gid: str, count: str = "2.00") -> dict:

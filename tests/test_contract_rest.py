@@ -3,33 +3,11 @@ OpenAPI schemas (the 2026-08 fragments over v3.13) and against the spec's stated
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import httpx
-import pytest
-
-from tests.conftest import public_pem
-from tests.kalshi_schema import openapi
-from tests.spec_client import SpecClient
+from tests.spec_client import SpecClient, contract_api, contract_sim  # noqa: F401
 from tsad.core.money import PRICE_ONE, format_count, format_price, parse_count, parse_price
 from tsad.core.orders import BookSide
-from tsad.kalshi.signing import Signer
 from tsad.sim import Emulator
 from tsad.sim.records import taker_fee
-
-
-@pytest.fixture
-async def sim(rsa_key, key_id) -> AsyncIterator[Emulator]:
-    """An emulator on the premier tier, so a whole session fits in the write bucket."""
-    async with Emulator(seed=0, tier="premier") as emulator:
-        emulator.register_key(key_id, public_pem(rsa_key))
-        yield emulator
-
-
-@pytest.fixture
-async def api(sim: Emulator, rsa_key, key_id) -> AsyncIterator[SpecClient]:
-    async with httpx.AsyncClient(timeout=10) as http:
-        yield SpecClient(http, Signer(key_id, rsa_key), sim.rest_url, openapi())
 
 
 def mid_ticker(sim: Emulator) -> str:
