@@ -39,10 +39,17 @@ def write_config(directory: Path, sim, key_id: str, key_file: Path, *, daemon_ex
 
 
 class DaemonProcess:
-    """A running `tsad run`; its JSON log lines are collected as they arrive."""
+    """A running `tsad run`; its JSON log lines are collected as they arrive.
 
-    def __init__(self, config: Path) -> None:
+    Each output line is also appended to ``daemon.log`` beside the config, for a failing
+    test's post-mortem. ``env`` adds variables; ``$STATE_DIRECTORY`` is never inherited.
+    """
+
+    def __init__(self, config: Path, *, env: dict[str, str] | None = None,
+                 preexec_fn=None) -> None:
         self.config = config
+        self.env = env or {}
+        self.preexec_fn = preexec_fn
         self.lines: list[dict[str, object]] = []
         self.raw: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
@@ -53,7 +60,8 @@ class DaemonProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "tsad", "run", "--config", str(self.config),
             stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=dict(env, PYTHONUNBUFFERED="1"), cwd=self.config.parent,
+            env=dict(env, PYTHONUNBUFFERED="1", **self.env), cwd=self.config.parent,
+            preexec_fn=self.preexec_fn,
         )
         self._reader = asyncio.create_task(self._read())
 
@@ -62,6 +70,8 @@ class DaemonProcess:
         async for line in self.proc.stdout:
             text = line.decode(errors="replace").rstrip()
             self.raw.append(text)
+            with (self.config.parent / "daemon.log").open("a") as f:
+                f.write(text + "\n")
             with contextlib.suppress(ValueError):
                 obj = json.loads(text)
                 if isinstance(obj, dict):
@@ -70,22 +80,30 @@ class DaemonProcess:
     def events(self, name: str) -> list[dict[str, object]]:
         return [ln for ln in self.lines if ln.get("event") == name]
 
-    async def wait_for(self, name: str, timeout: float = 30.0) -> None:
+    async def wait_for(self, name: str, timeout: float = 30.0, count: int = 1) -> None:
         async with asyncio.timeout(timeout):
-            while not self.events(name):
+            while len(self.events(name)) < count:
                 if self.proc is not None and self.proc.returncode is not None:
                     raise AssertionError(f"daemon exited: {self.raw[-20:]}")
                 await asyncio.sleep(0.05)
 
-    async def stop(self, timeout: float = 40.0) -> int:
+    def signal(self, sig: int) -> None:
         assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.terminate()
+        self.proc.send_signal(sig)
+
+    async def wait_exit(self, timeout: float = 30.0) -> int:
+        assert self.proc is not None
         async with asyncio.timeout(timeout):
             rc = await self.proc.wait()
         if self._reader is not None:
             await self._reader
         return rc
+
+    async def stop(self, timeout: float = 40.0) -> int:
+        assert self.proc is not None
+        if self.proc.returncode is None:
+            self.proc.terminate()
+        return await self.wait_exit(timeout)
 
     async def kill(self) -> None:
         if self.proc is not None and self.proc.returncode is None:

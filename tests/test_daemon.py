@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import write_demo_config
+from daemon_process import DaemonProcess
 
 from tsad.clock import SystemClock
 from tsad.core.orders import BookSide
@@ -23,71 +23,6 @@ from tsad.runtime import paper
 
 pytestmark = pytest.mark.timeout(120)
 
-
-
-class Daemon:
-    """A `tsad run` subprocess whose JSON log lines are collected as they arrive."""
-
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None,
-                 preexec_fn=None) -> None:
-        self.config = config
-        self.env = env or {}
-        self.preexec_fn = preexec_fn
-        self.lines: list[dict[str, object]] = []
-        self.raw: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tsad", "run", "--config", str(self.config),
-            stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-            cwd=self.config.parent, preexec_fn=self.preexec_fn,
-        )
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for line in self.proc.stdout:
-            text = line.decode(errors="replace").rstrip()
-            self.raw.append(text)
-            with (self.config.parent / "daemon.log").open("a") as f:
-                f.write(text + "\n")
-            with contextlib.suppress(ValueError):
-                obj = json.loads(text)
-                if isinstance(obj, dict):
-                    self.lines.append(obj)
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        return [ln for ln in self.lines if ln.get("event") == name]
-
-    async def wait_for(self, name: str, timeout: float = 20.0, count: int = 1) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.events(name)) < count:
-                if self.proc is not None and self.proc.returncode is not None:
-                    raise AssertionError(f"daemon exited: {self.raw[-20:]}")
-                await asyncio.sleep(0.05)
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    async def wait_exit(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        async with asyncio.timeout(timeout):
-            rc = await self.proc.wait()
-        if self._reader is not None:
-            await self._reader
-        return rc
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await self._reader
 
 
 @pytest.fixture(name="workdir")
@@ -110,7 +45,7 @@ def write_config(workdir: Path, sim, key_id, key_file, *, max_position: int = 10
 @pytest.fixture(name="daemon")
 async def _daemon(workdir, sim, key_id, key_file):
     """A started daemon, ready (first quotes placed); killed at teardown if still running."""
-    d = Daemon(write_config(workdir, sim, key_id, key_file))
+    d = DaemonProcess(write_config(workdir, sim, key_id, key_file))
     await d.start()
     try:
         await d.wait_for("daemon.ready", timeout=30)
@@ -234,7 +169,7 @@ async def test_faults_keep_invariants(daemon, workdir, sim, key_id):
 
 async def test_max_position_never_exceeded(workdir, sim, key_id, key_file):
     """With a small max_position, repeated fills never take a position beyond it."""
-    d = Daemon(write_config(workdir, sim, key_id, key_file, max_position=15))
+    d = DaemonProcess(write_config(workdir, sim, key_id, key_file, max_position=15))
     await d.start()
     try:
         await d.wait_for("daemon.ready", timeout=30)
@@ -281,13 +216,13 @@ async def test_sigterm_cancels_everything(daemon, sim, key_id):
 async def test_kill9_restart_no_duplicates(workdir, sim, key_id, key_file):
     """After kill -9 and a restart, the daemon adopts its orders: no duplicate is placed."""
     cfg = write_config(workdir, sim, key_id, key_file)
-    first = Daemon(cfg)
+    first = DaemonProcess(cfg)
     await first.start()
     await first.wait_for("daemon.ready", timeout=30)
     before = await settle(sim, key_id)
     first.signal(signal.SIGKILL)
     await first.wait_exit()
-    second = Daemon(cfg)
+    second = DaemonProcess(cfg)
     await second.start()
     try:
         await second.wait_for("daemon.ready", timeout=30)
@@ -357,7 +292,7 @@ async def test_shadow_mode_sends_no_writes(workdir, sim, key_id, key_file):
     """With dry_run the daemon logs what it would do and sends no write at all."""
     cfg = write_config(workdir, sim, key_id, key_file)
     cfg.write_text(cfg.read_text().replace('tier = "basic"', 'tier = "basic"\ndry_run = true'))
-    d = Daemon(cfg)
+    d = DaemonProcess(cfg)
     await d.start()
     try:
         await d.wait_for("shadow.would_create", timeout=30)
@@ -373,7 +308,7 @@ async def test_paper_mode_main_job(tmp_path):
     """The shipped config runs paper mode with nothing prepared and stops cleanly."""
     root = Path(__file__).resolve().parent.parent
     (tmp_path / "config.toml").write_text((root / "config.toml").read_text())
-    d = Daemon(tmp_path / "config.toml")
+    d = DaemonProcess(tmp_path / "config.toml")
     await d.start()
     try:
         await d.wait_for("order.created", timeout=30)
@@ -403,7 +338,7 @@ async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_fact
             except BlockingIOError:
                 return
 
-    d = Daemon(write_config(workdir, sim, key_id, key_file))
+    d = DaemonProcess(write_config(workdir, sim, key_id, key_file))
     os.environ["NOTIFY_SOCKET"] = str(sock_path)
     os.environ["WATCHDOG_USEC"] = "1000000"
     try:
@@ -444,7 +379,7 @@ async def test_sigterm_during_startup_unreachable_exits_nonzero(workdir, sim, ke
     cfg = write_config(workdir, sim, key_id, key_file)
     text = cfg.read_text().replace(sim.rest_url, f"http://127.0.0.1:{port}/trade-api/v2")
     cfg.write_text(text.replace('log_level = "info"', 'log_level = "info"\nstop_timeout = 3.0'))
-    d = Daemon(cfg)
+    d = DaemonProcess(cfg)
     await d.start()
     try:
         await d.wait_for("rest.retry", timeout=20)
@@ -501,7 +436,7 @@ async def test_waits_alive_for_an_unlisted_event(workdir, sim, key_id, key_file,
     cfg.write_text(cfg.read_text().replace('series = "KXTSAW"',
                                            f'series = "KXTSAW"\nevent = "{later}"'))
     notify = NotifySocket(tmp_path_factory.mktemp("notify") / "notify.sock")
-    d = Daemon(cfg, env=notify.env())
+    d = DaemonProcess(cfg, env=notify.env())
     await d.start()
     try:
         await d.wait_for("event.not_listed", timeout=20)
@@ -526,7 +461,7 @@ async def test_market_that_opens_later_gets_quoted(workdir, sim, key_id, key_fil
     quoted = {"KXTSAW-" + sim.event_ticker.split("-", 1)[1] + "-A2.50"}
     (ticker,) = quoted
     sim.set_market_status(ticker, "initialized")
-    d = Daemon(write_config(workdir, sim, key_id, key_file))
+    d = DaemonProcess(write_config(workdir, sim, key_id, key_file))
     await d.start()
     try:
         await d.wait_for("daemon.ready", timeout=30)
@@ -549,7 +484,7 @@ async def test_failing_user_hook_pulls_quotes(workdir, sim, key_id, key_file):
         "def explode(ctx, dist):\n    raise RuntimeError('model server down')\n")
     cfg = write_demo_config(workdir, sim, key_id, key_file,
                             hooks='["realized_days", "myhooks:explode"]')
-    d = Daemon(cfg)
+    d = DaemonProcess(cfg)
     await d.start()
     try:
         await d.wait_for("daemon.ready", timeout=30)
