@@ -78,6 +78,8 @@ max_order_size = 50
 max_event_loss = 1000000.0
 halt_file = "halt"
 cancel_on_exit = true
+# On (every create joins the group), above the fill bursts the benches deal out on purpose.
+order_group_contracts_limit = 1000
 
 [journal]
 path = "state/journal.sqlite3"

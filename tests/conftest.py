@@ -96,6 +96,7 @@ max_order_size = 50
 max_event_loss = 100000.0
 halt_file = "halt"
 cancel_on_exit = true
+order_group_contracts_limit = {order_group_limit}
 
 [journal]
 path = "state/journal.sqlite3"
@@ -110,12 +111,17 @@ log_level = "info"
 def write_demo_config(
     directory: Path, sim: Emulator, key_id: str, key_file: Path, *, max_position: int = 100,
     timeout: float = 5.0, hooks: str = '["realized_days"]', max_prediction_age: int = 129_600,
+    order_group_limit: int = 500,
 ) -> Path:
-    """Write ``config.toml`` for the emulator ``sim`` into ``directory``; return its path."""
+    """Write ``config.toml`` for the emulator ``sim`` into ``directory``; return its path.
+
+    The order group stays on (every create joins it) with a limit above the fill bursts
+    tests deal out on purpose, so only a test about the group itself trips it.
+    """
     path = directory / "config.toml"
     path.write_text(DEMO_CONFIG.format(
         rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=key_id, key_file=key_file,
         max_position=max_position, timeout=timeout, hooks=hooks,
-        max_prediction_age=max_prediction_age,
+        max_prediction_age=max_prediction_age, order_group_limit=order_group_limit,
     ))
     return path

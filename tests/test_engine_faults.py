@@ -13,8 +13,8 @@ from test_roll import WEEK1, WEEK2, WEEK2_TICKER, Rig, _rig  # noqa: F401 (the r
 
 from tsad.core.orders import BookSide, Fill, OrderRequest, OrderStatus
 from tsad.errors import FatalError
-from tsad.kalshi.wire import FillMsg
-from tsad.runtime.engine import ReloadRequested, StopRequested, Tick
+from tsad.kalshi.wire import FillMsg, OrderGroupUpdate
+from tsad.runtime.engine import GROUP_COOLOFF_SECONDS, ReloadRequested, StopRequested, Tick
 
 
 pytestmark = pytest.mark.timeout(60)
@@ -242,3 +242,45 @@ async def test_a_new_market_or_price_grid_reads_the_event_again(rig: Rig) -> Non
     before = event_reads()
     await rig.put(PriceGridChanged())
     await rig.until(lambda: event_reads() > before, tick=True)
+
+
+@pytest.mark.parametrize("announced", [
+    pytest.param(True, id="order_group_updates-message"),
+    pytest.param(False, id="create-refused-only"),
+])
+async def test_a_triggered_order_group_pulls_quotes_then_resets(
+    rig: Rig, announced: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fills faster than the order group's contracts limit (50 in 15 s): the exchange cancels
+    our orders; the engine pulls every quote (an error line), places nothing through the
+    cool-off, then resets the group and quotes again. It learns of the trip from the
+    websocket message, or else from a create refused with the group's code."""
+    sim, engine = rig.sim, rig.engine
+    gid = engine.exchange.order_group_id
+    assert gid is not None, "every create joins the configured order group"
+    group = next(g for g in sim.venue.groups.of(rig.key_id) if g.group_id == gid)
+    while not group.triggered:  # fill every quote, let the engine re-quote, again
+        for o in rig.ours():
+            if not group.triggered:
+                take(sim, o, o.remaining)
+        if group.triggered:
+            break
+        engine.request_resync()
+        await rig.until(lambda: bool(rig.ours()) or group.triggered, tick=True)
+    assert rig.ours() == [], "the trip cancelled the group's orders"
+    if announced:
+        await rig.put(OrderGroupUpdate(sid=1, seq=None, event_type="triggered",
+                                       order_group_id=gid))
+    else:
+        engine.request_resync()  # the read back finds our orders gone: creates are refused
+    await rig.until(lambda: "order_group" in engine.pull_reasons, tick=True)
+    await rig.ride(GROUP_COOLOFF_SECONDS - 10)
+    assert "order_group" in engine.pull_reasons
+    assert rig.ours() == []
+    await rig.ride(20)
+    await rig.until(lambda: bool(rig.ours()), tick=True)
+    assert "order_group" not in engine.pull_reasons
+    out = capsys.readouterr().out
+    line = next(x for x in out.splitlines() if "order_group.triggered" in x)
+    assert "error" in line
+    assert "order_group.reset" in out

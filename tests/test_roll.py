@@ -173,11 +173,13 @@ async def _rig(tmp_path: Path, rsa_key: rsa.RSAPrivateKey, key_id: str,
             event_ticker=sim.event_ticker, center=sim.fair_center, now=START, seed=1,
         )
         cfg_path = write_demo_config(tmp_path, sim, key_id, key_file, hooks="[]",
-                                     max_prediction_age=8_640_000)
+                                     max_prediction_age=8_640_000, order_group_limit=50)
         cfg = load_config(cfg_path)
         journal = Journal.open(cfg.journal.path)
-        client = KalshiClient(sim.rest_url, Signer(key_id, rsa_key), tier=cfg.exchange.tier,
-                              timeout=cfg.exchange.request_timeout)
+        client = KalshiClient(
+            sim.rest_url, Signer(key_id, rsa_key), tier=cfg.exchange.tier,
+            timeout=cfg.exchange.request_timeout,
+            order_group_contracts_limit=cfg.risk.order_group_contracts_limit)
         rolled: list[list[str]] = []
         engine = Engine(
             config=cfg, config_path=cfg_path, exchange=client, journal=journal, clock=clock,

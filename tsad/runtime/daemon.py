@@ -283,6 +283,7 @@ class _Daemon:
             rest_url=ep.rest_url, signer=ep.signer, tier=cfg.exchange.tier,
             timeout=cfg.exchange.request_timeout, clock=self.clock,
             transport=self.oversight.transport,
+            order_group_contracts_limit=cfg.risk.order_group_contracts_limit,
         )
         stack.push_async_callback(client.aclose)
         self.exchange = ShadowExchange(client) if cfg.exchange.dry_run else client
@@ -300,6 +301,7 @@ class _Daemon:
             config=cfg, config_path=self.config_path, exchange=self.exchange, journal=journal,
             clock=self.clock, queue=self.queue, load_config=self._reload_config,
             on_event_change=on_event_change, on_reload=self._on_reload,
+            order_group=client, on_reconcile=self.oversight.observe_reconcile,
         )
         self.engine = engine
         await self.oversight.start(engine)

@@ -48,7 +48,7 @@ from typing import Any
 
 import structlog
 
-from tsad.core import engine as core, midweek, model, quoting, reconcile, tickers
+from tsad.core import engine as core, engine_state, midweek, model, quoting, reconcile, tickers
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.engine import BookView
@@ -78,12 +78,14 @@ from tsad.errors import (
     RateLimited,
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
-from tsad.kalshi.wire import FillMsg, LifecycleMsg, UserOrderMsg
+from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
 from tsad.runtime import inputs, sweep
 from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.engine_events import (
     EngineStats,
+    GroupReset,
     Intent,
+    OrderGroupControl,
     ReloadRequested,
     ResyncDone,
     RolledOver,
@@ -138,6 +140,14 @@ _WRITE_KINDS = frozenset({"create", "amend", "decrease", "cancel"})
 # Unexpected exceptions in a row (handlers, cycles) before the engine gives up (FatalError).
 _MAX_FAILURES = 20
 
+# After our order group is triggered (fills passed its contracts limit within 15 s: a
+# safety trip), quotes stay pulled this long before the group is reset, so a market that
+# ran through our quotes has a minute to settle instead of filling the fresh ones at once.
+GROUP_COOLOFF_SECONDS = 60.0
+
+# The reject code of a create into a triggered group (kalshi-api.md §3.11).
+_GROUP_TRIGGERED = "order_group_triggered"
+
 # Feed messages that change the event's markets (tsad.kalshi.messages): read the event again.
 _REFRESHING = frozenset({"MarketCreated", "PriceGridChanged", "EventCreated"})
 
@@ -156,6 +166,10 @@ class Engine:
         on_event_change: called with the new ticker list when the event rolls over.
         on_reload: called after each SIGHUP with the config in force and whether the new
             file was taken.
+        order_group: the client's order group, reset after a trigger's cool-off (default:
+            the exchange itself when it has one).
+        group_cooloff: seconds quotes stay pulled after the group triggered.
+        on_reconcile: called with each reconcile cycle's duration in seconds.
     """
 
     def __init__(
@@ -170,6 +184,9 @@ class Engine:
         load_config: Callable[[Path], Config],
         on_event_change: Callable[[list[str]], None] | None = None,
         on_reload: Callable[[Config, bool], None] | None = None,
+        order_group: OrderGroupControl | None = None,
+        group_cooloff: float = GROUP_COOLOFF_SECONDS,
+        on_reconcile: Callable[[float], None] | None = None,
     ) -> None:
         self.config = config
         self.config_path = config_path
@@ -182,25 +199,23 @@ class Engine:
         self._load_config = load_config
         self._on_event_change = on_event_change
         self._reload_cb = on_reload
+        if order_group is None and isinstance(exchange, OrderGroupControl):
+            order_group = exchange
+        self._group = order_group
+        self._on_reconcile = on_reconcile
         self.stats = EngineStats()
         self.event: Event | None = None
-        self.markets: dict[str, Market] = {}
-        self.books: dict[str, BookView] = {}
         self.mirror = OrderMirror()
+        # What the pure state machine (`tsad.core.engine_state.handle`) owns.
+        self.state = engine_state.State(mirror=self.mirror, group_cooloff=group_cooloff)
         self.valuations: dict[str, Valuation] = {}
-        self.pull_reasons: dict[str, str] = {}
         # Markets whose quotes are pulled on their own (stale data, bad strike), with why.
         self.market_pulls: dict[str, str] = {}
-        # Markets with exchange reports the mirror could not reconcile, or whose messages
-        # may have been missed (reconnect): frozen until a read begun after it lands.
-        self._dirty_markets: dict[str, int] = {}
         self.trading_active = True
         # An exchange pause refuses cancels too (kalshi-api.md §8): then we send nothing.
         self.exchange_active = True
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
-        self.stopping = False
-        self._dirty = True
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_pending = False
         self._status_pending = False
@@ -227,6 +242,67 @@ class Engine:
         self._refresh_event = False
         self._shown_pulls: dict[str, str] = {}
         self.stop_confirmed = False
+
+    # --- the core state, under the names the rest of the runner and status read ---------
+
+    @property
+    def markets(self) -> dict[str, Market]:
+        """This event's markets, by ticker."""
+        return self.state.markets
+
+    @markets.setter
+    def markets(self, value: dict[str, Market]) -> None:
+        self.state.markets = value
+
+    @property
+    def books(self) -> dict[str, BookView]:
+        """Each market's top of book and freshness."""
+        return self.state.books
+
+    @books.setter
+    def books(self, value: dict[str, BookView]) -> None:
+        self.state.books = value
+
+    @property
+    def pull_reasons(self) -> dict[str, str]:
+        """Why quotes are pulled everywhere, by key (empty: quoting)."""
+        return self.state.pull_reasons
+
+    @property
+    def stopping(self) -> bool:
+        """A stop was requested."""
+        return self.state.stopping
+
+    @stopping.setter
+    def stopping(self, value: bool) -> None:
+        self.state.stopping = value
+
+    @property
+    def _dirty(self) -> bool:
+        return self.state.dirty
+
+    @_dirty.setter
+    def _dirty(self, value: bool) -> None:
+        self.state.dirty = value
+
+    @property
+    def _dirty_markets(self) -> dict[str, int]:
+        # Markets with exchange reports the mirror could not reconcile, or whose messages
+        # may have been missed (reconnect): frozen until a read begun after it lands.
+        return self.state.dirty_markets
+
+    def _core(self, ev: object) -> None:
+        """Hand one event to the pure state machine and execute what it returns."""
+        self._execute(engine_state.handle(self.state, ev, self.clock.monotonic()))
+
+    def _execute(self, commands: Iterable[engine_state.Command]) -> None:
+        for cmd in commands:
+            if isinstance(cmd, engine_state.Log):
+                getattr(log, cmd.level)(cmd.event, **cmd.fields)
+            elif isinstance(cmd, engine_state.Resync):
+                self._request_resync()
+            elif isinstance(cmd, engine_state.ResetGroup):
+                self._reset_group()
 
     # --- startup -----------------------------------------------------------------------
 
@@ -468,13 +544,10 @@ class Engine:
         self, key: str, reason: str, event: str, *, level: str = "error", **fields: Any
     ) -> None:
         """Pull quotes for ``key``; log it once per new reason, not on every re-check."""
-        if self.pull_reasons.get(key) != reason:
-            getattr(log, level)(event, reason=reason, **fields)
-        self.pull_reasons[key] = reason
+        self._execute(engine_state.pull(self.state, key, reason, event, level=level, **fields))
 
     def _unpull(self, key: str) -> None:
-        if self.pull_reasons.pop(key, None) is not None:
-            log.info("quotes.resumed", cleared=key)
+        self._execute(engine_state.unpull(self.state, key))
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -564,39 +637,13 @@ class Engine:
 
     # --- feed events ---------------------------------------------------------------------
 
-    def _on_book_updated(self, ev: BookUpdated) -> None:
-        top = self.books.get(ev.ticker)
-        if top is None:
-            return
-        if (top.best_bid, top.best_ask, top.fresh) != (ev.best_bid, ev.best_ask, True):
-            top.best_bid, top.best_ask = ev.best_bid, ev.best_ask
-            top.fresh, top.stale_since = True, None
-            self._dirty = True
-
-    def _on_book_resynced(self, ev: BookResynced) -> None:
-        top = self.books.get(ev.ticker)
-        if top is not None and not top.fresh:
-            top.fresh, top.stale_since = True, None
-            self._dirty = True
-
-    def _on_book_stale(self, ev: BookStale) -> None:
-        now = self.clock.monotonic()
-        for t in ev.tickers:
-            top = self.books.get(t)
-            if top is not None and top.fresh:
-                top.fresh, top.stale_since = False, now
-        log.info("book.stale", tickers=len(ev.tickers), reason=ev.reason)
-
-    def _on_feed_connected(self, ev: FeedConnected) -> None:
-        # After a reconnect the feed can have missed user_order/fill messages: freeze every
-        # market until a read begun now lands (a fill we missed must not size a quote).
-        mark = self.mirror.mark()
-        for t in self.markets:
-            self._dirty_markets[t] = mark
-        self._request_resync()
-
-    def _on_feed_disconnected(self, ev: FeedDisconnected) -> None:
-        self._on_book_stale(BookStale(tickers=tuple(self.books), reason=ev.reason))
+    def _on_feed(self, ev: object) -> None:
+        """Book and feed events: the core state machine's (rules 2-3 of its module)."""
+        if isinstance(ev, FeedConnected):
+            ev = engine_state.FeedUp()
+        elif isinstance(ev, FeedDisconnected):
+            ev = engine_state.FeedDown(ev.reason)
+        self._core(ev)
 
     def _on_fill(self, ev: FillMsg) -> None:
         fill = ev.fill
@@ -658,6 +705,7 @@ class Engine:
         self._mark()
         if self.event is not None and self._event_closed():
             self._request_roll()
+        self._core(engine_state.Tick())
         if now_m - self._last_status_log >= 60.0:
             self._last_status_log = now_m
             self._log_status()
@@ -754,7 +802,9 @@ class Engine:
         elif isinstance(err, OrderRejected):
             code = (err.code or "").lower()
             market = self.markets.get(it.ticker)
-            if market is None or (market.close_time is not None
+            if code == _GROUP_TRIGGERED:
+                self._core(engine_state.GroupTriggered(f"{it.kind} refused"))
+            elif market is None or (market.close_time is not None
                                   and self.clock.now() >= market.close_time):
                 # Past close_time Kalshi refuses every write there (cancels too) and cancels
                 # what rests itself: forget the order; this is not an exchange pause.
@@ -901,6 +951,32 @@ class Engine:
             self.exchange_active = ev.exchange_active
         self._dirty = True
 
+    # --- order group -------------------------------------------------------------------
+
+    def _on_order_group(self, ev: OrderGroupUpdate) -> None:
+        ours = self._group.order_group_id if self._group is not None else None
+        if ev.event_type == "triggered" and ours in (None, ev.order_group_id):
+            self._core(engine_state.GroupTriggered("order_group_updates"))
+
+    def _reset_group(self) -> None:
+        """Reset our triggered order group; the outcome comes back as `GroupReset`."""
+        group = self._group
+
+        async def run() -> None:
+            try:
+                if group is not None:
+                    await group.reset_order_group()
+                done = GroupReset()
+            except Exception as exc:  # any failure is reported, so the pending flag clears
+                done = GroupReset(exc)
+            await self.queue.put(done)
+
+        self._spawn(run(), "group_reset")
+
+    def _on_group_reset(self, ev: GroupReset) -> None:
+        err = None if ev.error is None else f"{type(ev.error).__name__}: {ev.error}"
+        self._core(engine_state.GroupResetDone(err))
+
     def _on_rolled_over(self, ev: RolledOver) -> None:
         self._roll_pending = False
         if ev.event is None:
@@ -956,7 +1032,10 @@ class Engine:
         desired = list(decision.quotes)
         self.stats.cycles += 1
         counts = self._dispatch(decision.plan, desired)
-        elapsed_ms = (self.clock.monotonic() - t0) * 1000
+        elapsed = self.clock.monotonic() - t0
+        elapsed_ms = elapsed * 1000
+        if self._on_reconcile is not None:
+            self._on_reconcile(elapsed)
         if any(counts.values()):
             log.info(
                 "reconcile.cycle",
@@ -1238,7 +1317,7 @@ class Engine:
         if not self._stop_cancels_done:
             return
         for t in list(self._tasks):
-            if t.get_name() in ("resync", "status", "roll"):
+            if t.get_name() in ("resync", "status", "roll", "group_reset"):
                 t.cancel()
         if self._tasks:
             with contextlib.suppress(Exception):
@@ -1305,14 +1384,16 @@ _HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
     ResyncDone: Engine._on_resync_done,
     StatusChecked: Engine._on_status_checked,
     RolledOver: Engine._on_rolled_over,
-    BookUpdated: Engine._on_book_updated,
-    BookStale: Engine._on_book_stale,
-    BookResynced: Engine._on_book_resynced,
-    FeedConnected: Engine._on_feed_connected,
-    FeedDisconnected: Engine._on_feed_disconnected,
+    BookUpdated: Engine._on_feed,
+    BookStale: Engine._on_feed,
+    BookResynced: Engine._on_feed,
+    FeedConnected: Engine._on_feed,
+    FeedDisconnected: Engine._on_feed,
     FillMsg: Engine._on_fill,
     UserOrderMsg: Engine._on_user_order,
     LifecycleMsg: Engine._on_lifecycle,
+    OrderGroupUpdate: Engine._on_order_group,
+    GroupReset: Engine._on_group_reset,
 }
 
 

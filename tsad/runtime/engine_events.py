@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from tsad.core.exchange import MarketSettlement
 from tsad.core.market import Event
@@ -12,7 +13,9 @@ from tsad.errors import ExchangeError
 
 __all__ = [
     "EngineStats",
+    "GroupReset",
     "Intent",
+    "OrderGroupControl",
     "ReloadRequested",
     "ResyncDone",
     "RolledOver",
@@ -81,6 +84,23 @@ class RolledOver:
 
     event: Event | None
     error: Exception | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupReset:
+    """A reset of our triggered order group finished (``error`` set when it failed)."""
+
+    error: Exception | None = None
+
+
+@runtime_checkable
+class OrderGroupControl(Protocol):
+    """What the engine needs of the client's order group (kalshi-api.md §3.11)."""
+
+    order_group_id: str | None
+
+    async def reset_order_group(self, order_group_id: str | None = None) -> None:
+        """Clear our triggered group so its creates are accepted again."""
 
 
 # --- engine state ----------------------------------------------------------------------

@@ -1,0 +1,141 @@
+"""Table and property tests of the engine's pure state machine (`tsad.core.engine_state`):
+book and feed events, and the order-group backstop, without sockets or a clock."""
+
+from __future__ import annotations
+
+from hypothesis import given, strategies as st
+
+from tsad.core.book import BookResynced, BookStale, BookUpdated
+from tsad.core.engine import BookView
+from tsad.core.engine_state import (
+    GROUP_PULL,
+    FeedDown,
+    FeedUp,
+    GroupResetDone,
+    GroupTriggered,
+    Log,
+    ResetGroup,
+    Resync,
+    State,
+    Tick,
+    handle,
+)
+from tsad.core.market import Market, StrikeType
+from tsad.core.mirror import OrderMirror
+
+
+A, B = "KXTSAW-26AUG09-A2.45", "KXTSAW-26AUG09-A2.50"
+
+
+def state(cooloff: float = 60.0) -> State:
+    """Two markets, no book yet (stale from t=0)."""
+    return State(
+        mirror=OrderMirror(),
+        markets={t: Market(ticker=t, event_ticker="KXTSAW-26AUG09",
+                           strike_type=StrikeType.GREATER, floor_strike=2_450_000.0)
+                 for t in (A, B)},
+        books={t: BookView(stale_since=0.0) for t in (A, B)},
+        dirty=False, group_cooloff=cooloff,
+    )
+
+
+def kinds(cmds: list[object]) -> list[str]:
+    return [c.event if isinstance(c, Log) else type(c).__name__ for c in cmds]
+
+
+def test_a_snapshot_makes_its_book_fresh_and_a_drop_makes_every_book_stale() -> None:
+    s = state()
+    assert handle(s, BookUpdated(ticker=A, best_bid=4000, best_ask=4200), 1.0) == []
+    assert s.books[A].fresh and s.books[A].stale_since is None and s.dirty
+    assert (s.books[A].best_bid, s.books[A].best_ask) == (4000, 4200)
+    assert not s.books[B].fresh and s.books[B].stale_since == 0.0, "B keeps its stale clock"
+    s.dirty = False
+    assert handle(s, BookUpdated(ticker=A, best_bid=4000, best_ask=4200), 2.0) == []
+    assert not s.dirty, "the same top changes nothing"
+    assert kinds(handle(s, FeedDown("closed"), 5.0)) == ["book.stale"]
+    assert not s.books[A].fresh and s.books[A].stale_since == 5.0
+    assert s.books[B].stale_since == 0.0, "a book already stale keeps when it went stale"
+    handle(s, BookResynced(ticker=A), 6.0)
+    assert s.books[A].fresh and s.books[A].stale_since is None
+    handle(s, BookStale(tickers=(A,), reason="gap"), 7.0)
+    assert s.books[A].stale_since == 7.0
+
+
+def test_a_reconnect_freezes_every_market_and_reads_back() -> None:
+    s = state()
+    assert handle(s, FeedUp(), 1.0) == [Resync()]
+    assert set(s.dirty_markets) == {A, B}
+
+
+def test_unknown_events_and_tickers_are_ignored() -> None:
+    s = state()
+    assert handle(s, object(), 1.0) == []
+    assert handle(s, BookUpdated(ticker="OTHER", best_bid=1, best_ask=2), 1.0) == []
+    assert "OTHER" not in s.books
+
+
+def test_a_triggered_group_pulls_cools_off_then_resets() -> None:
+    s = state(cooloff=60.0)
+    out = handle(s, GroupTriggered("order_group_updates"), 100.0)
+    assert kinds(out) == ["order_group.triggered", "Resync"]
+    log = out[0]
+    assert isinstance(log, Log) and log.level == "error"
+    assert log.fields["reason"] == "order group triggered"
+    assert s.pull_reasons[GROUP_PULL] == "order group triggered"
+    # A create refused with the group's code while already pulled: no new line, same clock.
+    assert kinds(handle(s, GroupTriggered("create refused"), 110.0)) == ["Resync"]
+    assert handle(s, Tick(), 159.0) == []
+    assert handle(s, Tick(), 160.0) == [ResetGroup()]
+    assert handle(s, Tick(), 161.0) == [], "one reset at a time"
+    assert kinds(handle(s, GroupResetDone("ServerError: 503"), 162.0)) == [
+        "order_group.reset_failed"]
+    assert GROUP_PULL in s.pull_reasons
+    assert handle(s, Tick(), 200.0) == []
+    assert handle(s, Tick(), 222.0) == [ResetGroup()]
+    assert kinds(handle(s, GroupResetDone(), 223.0)) == ["order_group.reset", "quotes.resumed"]
+    assert GROUP_PULL not in s.pull_reasons
+    assert handle(s, Tick(), 1000.0) == []
+
+
+def test_no_reset_while_stopping() -> None:
+    s = state(cooloff=1.0)
+    handle(s, GroupTriggered("order_group_updates"), 0.0)
+    s.stopping = True
+    assert handle(s, Tick(), 100.0) == []
+
+
+_events = st.one_of(
+    st.builds(BookUpdated, ticker=st.sampled_from([A, B, "X"]),
+              best_bid=st.none() | st.integers(0, 10_000),
+              best_ask=st.none() | st.integers(0, 10_000)),
+    st.builds(BookResynced, ticker=st.sampled_from([A, B, "X"])),
+    st.builds(BookStale, tickers=st.lists(st.sampled_from([A, B, "X"])).map(tuple),
+              reason=st.just("gap")),
+    st.builds(FeedDown, st.just("closed")),
+    st.just(FeedUp()),
+    st.builds(GroupTriggered, st.sampled_from(["order_group_updates", "create refused"])),
+    st.builds(GroupResetDone, st.none() | st.just("ServerError")),
+    st.just(Tick()),
+)
+
+
+@given(st.lists(st.tuples(_events, st.floats(0, 30)), max_size=60))
+def test_no_event_sequence_raises_and_the_pull_matches_the_trip(
+    steps: list[tuple[object, float]]
+) -> None:
+    """Nothing escapes `handle`; the group pull is on exactly while a trip awaits its reset;
+    at most one reset is asked for until its outcome is handled."""
+    s = state(cooloff=10.0)
+    now, outstanding = 0.0, 0
+    for ev, dt in steps:
+        now += dt
+        if isinstance(ev, GroupResetDone):
+            if not outstanding:
+                continue  # an outcome only comes back for a reset that was asked for
+            outstanding -= 1
+        cmds = handle(s, ev, now)
+        outstanding += sum(isinstance(c, ResetGroup) for c in cmds)
+        assert outstanding <= 1
+        assert (GROUP_PULL in s.pull_reasons) == (s.group_reset_at is not None)
+        for b in s.books.values():
+            assert b.fresh == (b.stale_since is None)

@@ -1,0 +1,234 @@
+"""The engine's event-handling state machine: ``handle(state, event, now) -> commands``.
+
+Pure and sans-I/O, like h11 or python-websockets' ``protocol.py``: it reads no clock (``now``,
+monotonic seconds, is passed in), does no I/O and never awaits. The runner
+(`tsad.runtime.engine`) feeds it every event, executes the commands it returns, and posts
+each command's outcome back as an event. The families moved here so far: book and feed
+events, and the order-group backstop; the rest still lives in the runner (see its rules).
+
+Rules (what `handle` guarantees):
+
+1. Nothing raises out of `handle` for any event; an event it does not know is ignored.
+2. A book snapshot or delta makes its market fresh; a stale book or a dropped feed makes it
+   stale from ``now`` (the decision pulls it past ``stale_market_seconds``, rule 4 of
+   `tsad.core.engine`). Any change to what a decision reads sets ``state.dirty``.
+3. A (re)connected feed may have missed order and fill messages: every market is frozen
+   (dirty at the mirror's mark now) and a `Resync` is asked for; a read begun after the
+   mark thaws it.
+4. Our order group triggered (its message, or a create refused with its code): quotes are
+   pulled everywhere with reason "order group triggered" (logged at error once: fills came
+   faster than the limit), a `Resync` learns what the exchange cancelled, and once
+   ``group_cooloff`` seconds passed a tick asks for one `ResetGroup` at a time. A reset
+   that worked lifts the pull; one that failed is tried again after another cool-off.
+   No reset is asked for while stopping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from tsad.core.book import BookResynced, BookStale, BookUpdated
+from tsad.core.engine import BookView
+from tsad.core.market import Market
+from tsad.core.mirror import OrderMirror
+
+
+__all__ = [
+    "GROUP_PULL",
+    "Command",
+    "Event",
+    "FeedDown",
+    "FeedUp",
+    "GroupResetDone",
+    "GroupTriggered",
+    "Log",
+    "ResetGroup",
+    "Resync",
+    "State",
+    "Tick",
+    "handle",
+    "pull",
+    "unpull",
+]
+
+# The pull reason key (and text) of a triggered order group.
+GROUP_PULL = "order_group"
+_GROUP_REASON = "order group triggered"
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUp:
+    """The websocket (re)connected with every channel subscribed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDown:
+    """The websocket dropped: every book is stale until its next snapshot."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTriggered:
+    """Our order group was triggered (``source``: the message, or the refused write)."""
+
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupResetDone:
+    """A `ResetGroup` finished (``error`` set when it failed)."""
+
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer tick (the runner's tick also does what is not moved here yet)."""
+
+
+Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
+    | GroupResetDone | Tick
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Read our orders, positions and fills back over REST (`ResyncDone` comes back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResetGroup:
+    """Reset our triggered order group (`GroupResetDone` comes back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Write one log line."""
+
+    level: str
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Command = Resync | ResetGroup | Log
+
+
+# --- state -----------------------------------------------------------------------------
+
+
+@dataclass(slots=True, kw_only=True)
+class State:
+    """What the engine knows between events (the part `handle` owns so far)."""
+
+    mirror: OrderMirror
+    markets: dict[str, Market] = field(default_factory=dict)
+    books: dict[str, BookView] = field(default_factory=dict)
+    # Global pulls, by key (halt, inputs, prediction, hook, roll, order_group), with why.
+    pull_reasons: dict[str, str] = field(default_factory=dict)
+    # Markets frozen until a read begun after the mirror mark given lands.
+    dirty_markets: dict[str, int] = field(default_factory=dict)
+    # A decision is due (something it reads changed).
+    dirty: bool = True
+    stopping: bool = False
+    group_cooloff: float = 60.0
+    # Monotonic time the triggered group is reset at (None: not triggered).
+    group_reset_at: float | None = None
+    group_reset_pending: bool = False
+
+
+def pull(state: State, key: str, reason: str, event: str, *, level: str = "error",
+         **fields: Any) -> list[Command]:
+    """Pull quotes everywhere for ``key``; log it once per new reason, not per re-check."""
+    out: list[Command] = []
+    if state.pull_reasons.get(key) != reason:
+        out.append(Log(level, event, {"reason": reason, **fields}))
+    state.pull_reasons[key] = reason
+    return out
+
+
+def unpull(state: State, key: str) -> list[Command]:
+    """Lift the pull of ``key`` (logged when there was one)."""
+    if state.pull_reasons.pop(key, None) is None:
+        return []
+    return [Log("info", "quotes.resumed", {"cleared": key})]
+
+
+def handle(state: State, event: object, now: float) -> list[Command]:
+    """Apply one event to ``state``; return the commands the runner must execute."""
+    if isinstance(event, BookUpdated):
+        top = state.books.get(event.ticker)
+        if top is not None and (top.best_bid, top.best_ask, top.fresh) != (
+                event.best_bid, event.best_ask, True):
+            top.best_bid, top.best_ask = event.best_bid, event.best_ask
+            top.fresh, top.stale_since = True, None
+            state.dirty = True
+        return []
+    if isinstance(event, BookResynced):
+        top = state.books.get(event.ticker)
+        if top is not None and not top.fresh:
+            top.fresh, top.stale_since = True, None
+            state.dirty = True
+        return []
+    if isinstance(event, BookStale):
+        return _stale(state, event.tickers, event.reason, now)
+    if isinstance(event, FeedDown):
+        return _stale(state, tuple(state.books), event.reason, now)
+    if isinstance(event, FeedUp):
+        mark = state.mirror.mark()
+        for t in state.markets:
+            state.dirty_markets[t] = mark
+        return [Resync()]
+    if isinstance(event, GroupTriggered):
+        return _group_triggered(state, event, now)
+    if isinstance(event, GroupResetDone):
+        return _group_reset_done(state, event, now)
+    if isinstance(event, Tick):
+        return _maybe_reset_group(state, now)
+    return []
+
+
+def _stale(state: State, tickers: tuple[str, ...], reason: str, now: float) -> list[Command]:
+    for t in tickers:
+        top = state.books.get(t)
+        if top is not None and top.fresh:
+            top.fresh, top.stale_since = False, now
+            state.dirty = True
+    return [Log("info", "book.stale", {"tickers": len(tickers), "reason": reason})]
+
+
+def _group_triggered(state: State, event: GroupTriggered, now: float) -> list[Command]:
+    if state.group_reset_at is None:
+        state.group_reset_at = now + state.group_cooloff
+    out = pull(state, GROUP_PULL, _GROUP_REASON, "order_group.triggered",
+               source=event.source, cooloff_s=state.group_cooloff,
+               detail="fills came faster than [risk] order_group_contracts_limit")
+    state.dirty = True
+    return [*out, Resync()]
+
+
+def _maybe_reset_group(state: State, now: float) -> list[Command]:
+    at = state.group_reset_at
+    if at is None or state.group_reset_pending or state.stopping or now < at:
+        return []
+    state.group_reset_pending = True
+    return [ResetGroup()]
+
+
+def _group_reset_done(state: State, event: GroupResetDone, now: float) -> list[Command]:
+    state.group_reset_pending = False
+    if state.group_reset_at is None:
+        return []
+    if event.error is not None:  # still triggered: try again after another cool-off
+        state.group_reset_at = now + state.group_cooloff
+        return [Log("warning", "order_group.reset_failed",
+                    {"error": event.error, "retry_in_s": state.group_cooloff})]
+    state.group_reset_at = None
+    state.dirty = True
+    return [Log("info", "order_group.reset"), *unpull(state, GROUP_PULL)]
