@@ -1,7 +1,9 @@
 """The engine's runner: the single consumer of the event queue and the only writer of state.
 
-The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`); this
-module keeps their inputs current from events, does the I/O they need, and posts every
+The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`), and so
+is the handling of book and feed events and of the order-group backstop
+(`tsad.core.engine_state.handle`, which returns commands this module executes); this
+module keeps the other inputs current from events, does the I/O they need, and posts every
 outcome back as an event. Rules (what the runner guarantees, h11-style):
 
 1. Everything that can change what we want on the exchange arrives as an event on one
@@ -28,7 +30,8 @@ outcome back as an event. Rules (what the runner guarantees, h11-style):
    the prediction is stale or invalid, a hook failed, or stopping; per market while it has
    no fresh data past ``daemon.stale_market_seconds`` (from startup on), its strike is not
    a number, or it refused a write. Our orders on other open weeks of the series are
-   managed too (cancelled), and their fills journaled.
+   managed too (cancelled), and their fills journaled. A triggered order group pulls
+   everywhere for a cool-off, then the group is reset (rule 4 of `tsad.core.engine_state`).
 8. A reload whose changed keys need a restart is refused whole. A stop waits for writes in
    flight, sweeps the series (`sweep.cancel_ours`), cancels any create that lands after,
    and sets ``stop_confirmed``.
