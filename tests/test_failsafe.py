@@ -15,7 +15,8 @@ import signal
 from datetime import timedelta
 
 import pytest
-from test_daemon import Daemon, _workdir, ours, settle, write_config
+from daemon_process import DaemonProcess as Daemon
+from test_daemon import _workdir, ours, settle, write_config
 
 from tsad.core import tickers
 from tsad.core.orders import BookSide, OrderRequest

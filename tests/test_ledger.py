@@ -74,7 +74,8 @@ async def test_daemon_journals_fill_value_settlement_and_marks(tmp_path: Path, s
     import asyncio
     import signal
 
-    from test_daemon import Daemon, ours, settle, take, write_config
+    from daemon_process import DaemonProcess as Daemon
+    from test_daemon import ours, settle, take, write_config
 
     from tsad.clock import SystemClock
     from tsad.runtime import paper
