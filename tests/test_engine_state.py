@@ -1,8 +1,12 @@
 """Table and property tests of the engine's pure state machine (`tsad.core.engine_state`):
-book and feed events, and the order-group backstop, without sockets or a clock."""
+book and feed events, the order-group backstop, the halt file and the forecaster's inputs,
+without sockets or a clock."""
 
 from __future__ import annotations
 
+from datetime import date
+
+import pytest
 from hypothesis import given, strategies as st
 
 from tsad.core.book import BookResynced, BookStale, BookUpdated
@@ -13,7 +17,11 @@ from tsad.core.engine_state import (
     FeedUp,
     GroupResetDone,
     GroupTriggered,
+    HaltChanged,
+    InputsInvalid,
+    InputsLoaded,
     Log,
+    PredictionAged,
     ResetGroup,
     Resync,
     State,
@@ -22,6 +30,7 @@ from tsad.core.engine_state import (
 )
 from tsad.core.market import Market, StrikeType
 from tsad.core.mirror import OrderMirror
+from tsad.core.model import ErrorHistory
 
 
 A, B = "KXTSAW-26AUG09-A2.45", "KXTSAW-26AUG09-A2.50"
@@ -41,6 +50,10 @@ def state(cooloff: float = 60.0) -> State:
 
 def kinds(cmds: list[object]) -> list[str]:
     return [c.event if isinstance(c, Log) else type(c).__name__ for c in cmds]
+
+
+def _history() -> ErrorHistory:
+    return ErrorHistory(errors=(-0.01, 0.0, 0.01))
 
 
 def test_a_snapshot_makes_its_book_fresh_and_a_drop_makes_every_book_stale() -> None:
@@ -115,6 +128,12 @@ _events = st.one_of(
     st.just(FeedUp()),
     st.builds(GroupTriggered, st.sampled_from(["order_group_updates", "create refused"])),
     st.builds(GroupResetDone, st.none() | st.just("ServerError")),
+    st.builds(HaltChanged, st.booleans(), st.just("halt"), st.none() | st.just("EACCES")),
+    st.builds(InputsInvalid, st.sampled_from(["bad row", "missing"])),
+    st.builds(InputsLoaded, predictions=st.just({}), history=st.builds(_history),
+              actuals=st.just({}), version=st.sampled_from(["v1", "v2"])),
+    st.builds(PredictionAged, st.just("p.csv"), st.none() | st.floats(0, 200),
+              st.sampled_from([0.0, 100.0])),
     st.just(Tick()),
 )
 
@@ -139,3 +158,55 @@ def test_no_event_sequence_raises_and_the_pull_matches_the_trip(
         assert (GROUP_PULL in s.pull_reasons) == (s.group_reset_at is not None)
         for b in s.books.values():
             assert b.fresh == (b.stale_since is None)
+        if isinstance(ev, HaltChanged):
+            assert ("halt" in s.pull_reasons) == (ev.present or ev.error is not None)
+        if isinstance(ev, InputsInvalid | InputsLoaded):
+            assert ("inputs" in s.pull_reasons) == isinstance(ev, InputsInvalid)
+        assert all(s.pull_reasons.values()), "every pull says why"
+
+
+def test_the_halt_file_pulls_once_and_its_removal_resumes() -> None:
+    s = state()
+    assert handle(s, HaltChanged(False, "halt"), 1.0) == []
+    out = handle(s, HaltChanged(True, "halt"), 2.0)
+    assert kinds(out) == ["engine.halted"] and s.pull_reasons["halt"] == "halt file halt exists"
+    assert handle(s, HaltChanged(True, "halt"), 3.0) == [], "logged once, not per tick"
+    assert kinds(handle(s, HaltChanged(False, "halt"), 4.0)) == ["quotes.resumed"]
+    assert "halt" not in s.pull_reasons
+    out = handle(s, HaltChanged(False, "halt", "PermissionError"), 5.0)
+    assert kinds(out) == ["halt_file.unreadable", "engine.halted"], "cannot tell: halt"
+    assert "halt" in s.pull_reasons
+
+
+def test_invalid_inputs_pull_and_keep_the_last_good_files() -> None:
+    s = state()
+    hist = _history()
+    good = InputsLoaded(predictions={date(2026, 8, 9): 2.5e6}, history=hist, actuals={},
+                        version="v1")
+    assert kinds(handle(s, good, 1.0)) == ["inputs.loaded"]
+    assert s.prediction_version == "v1" and s.history is hist
+    s.prediction = 2.5e6
+    assert kinds(handle(s, InputsInvalid("bad row 3"), 2.0)) == ["inputs.invalid"]
+    assert s.pull_reasons["inputs"] == "bad row 3" and s.prediction is None
+    assert s.prediction_version == "v1", "the last good files stay loaded"
+    assert handle(s, InputsInvalid("bad row 3"), 3.0) == [], "same reason: no second line"
+    assert kinds(handle(s, InputsInvalid("bad row 4"), 4.0)) == ["inputs.invalid"]
+    assert kinds(handle(s, good, 5.0)) == ["quotes.resumed", "inputs.loaded"]
+    assert "inputs" not in s.pull_reasons
+
+
+@pytest.mark.parametrize(("age", "max_age", "pulled", "reason"), [
+    (None, 100.0, True, "prediction file p.csv missing"),
+    (101.0, 100.0, True, "prediction file older than 100 s"),
+    (99.0, 100.0, False, None),
+    (1e9, 0.0, False, None),  # no maximum age
+])
+def test_the_prediction_files_age_pulls_past_its_maximum(
+    age: float | None, max_age: float, pulled: bool, reason: str | None
+) -> None:
+    s = state()
+    handle(s, PredictionAged("p.csv", age, max_age), 1.0)
+    assert s.pull_reasons.get("prediction_stale") == reason
+    assert ("prediction_stale" in s.pull_reasons) == pulled
+    if pulled:
+        assert kinds(handle(s, PredictionAged("p.csv", 1.0, 100.0), 2.0)) == ["quotes.resumed"]

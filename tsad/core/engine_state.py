@@ -4,7 +4,8 @@ Pure and sans-I/O, like h11 or python-websockets' ``protocol.py``: it reads no c
 monotonic seconds, is passed in), does no I/O and never awaits. The runner
 (`tsad.runtime.engine`) feeds it every event, executes the commands it returns, and posts
 each command's outcome back as an event. The families moved here so far: book and feed
-events, and the order-group backstop; the rest still lives in the runner (see its rules).
+events, the order-group backstop, and the halt file and forecaster inputs the runner
+reads on each tick; the rest still lives in the runner (see its rules).
 
 Rules (what `handle` guarantees):
 
@@ -21,17 +22,26 @@ Rules (what `handle` guarantees):
    ``group_cooloff`` seconds passed a tick asks for one `ResetGroup` at a time. A reset
    that worked lifts the pull; one that failed is tried again after another cool-off.
    No reset is asked for while stopping.
+5. Global pulls are keyed and logged once per new reason, not per re-check; lifting one
+   logs "quotes.resumed". A halt file present (or one that cannot be read: we cannot tell)
+   pulls "halt", its absence lifts it. Inputs that fail to load pull "inputs" and forget
+   this week's prediction but keep the last good files' contents; a good load replaces
+   them and lifts the pull. A prediction file missing, or older than its maximum age,
+   pulls "prediction_stale".
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.engine import BookView
 from tsad.core.market import Market
 from tsad.core.mirror import OrderMirror
+from tsad.core.model import ErrorHistory
 
 
 __all__ = [
@@ -42,7 +52,11 @@ __all__ = [
     "FeedUp",
     "GroupResetDone",
     "GroupTriggered",
+    "HaltChanged",
+    "InputsInvalid",
+    "InputsLoaded",
     "Log",
+    "PredictionAged",
     "ResetGroup",
     "Resync",
     "State",
@@ -87,12 +101,47 @@ class GroupResetDone:
 
 
 @dataclass(frozen=True, slots=True)
+class HaltChanged:
+    """The runner looked at the halt file: ``present`` (or unreadable: ``error``, halts)."""
+
+    present: bool
+    path: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputsLoaded:
+    """The forecaster's files were read and parsed."""
+
+    predictions: Mapping[date, float]
+    history: ErrorHistory
+    actuals: Mapping[date, int]
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputsInvalid:
+    """The forecaster's files could not be read or parsed (``reason``: why)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionAged:
+    """The prediction file's age in seconds (None: missing); ``max_age_s`` 0 is no limit."""
+
+    path: str
+    age_s: float | None
+    max_age_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """A timer tick (the runner's tick also does what is not moved here yet)."""
 
 
 Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
-    | GroupResetDone | Tick
+    | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged | Tick
 
 
 # --- commands --------------------------------------------------------------------------
@@ -141,6 +190,13 @@ class State:
     # Monotonic time the triggered group is reset at (None: not triggered).
     group_reset_at: float | None = None
     group_reset_pending: bool = False
+    # The forecaster's inputs as last loaded (kept when a later load fails).
+    predictions: dict[date, float] = field(default_factory=dict)
+    history: ErrorHistory | None = None
+    actuals: dict[date, int] = field(default_factory=dict)
+    prediction_version: str = "none"
+    # This week's prediction (None while the inputs are invalid or not valued yet).
+    prediction: float | None = None
 
 
 def pull(state: State, key: str, reason: str, event: str, *, level: str = "error",
@@ -189,9 +245,53 @@ def handle(state: State, event: object, now: float) -> list[Command]:
         return _group_triggered(state, event, now)
     if isinstance(event, GroupResetDone):
         return _group_reset_done(state, event, now)
+    if isinstance(event, HaltChanged):
+        return _halt(state, event)
+    if isinstance(event, InputsLoaded):
+        return _inputs_loaded(state, event)
+    if isinstance(event, InputsInvalid):
+        state.prediction = None
+        state.dirty = True
+        return pull(state, "inputs", event.reason, "inputs.invalid")
+    if isinstance(event, PredictionAged):
+        return _prediction_aged(state, event)
     if isinstance(event, Tick):
         return _maybe_reset_group(state, now)
     return []
+
+
+def _halt(state: State, event: HaltChanged) -> list[Command]:
+    if not (event.present or event.error is not None):
+        return unpull(state, "halt")
+    state.dirty = True
+    out: list[Command] = []
+    if event.error is not None:  # cannot tell: halt
+        out.append(Log("warning", "halt_file.unreadable",
+                       {"path": event.path, "error": event.error}))
+    return [*out, *pull(state, "halt", f"halt file {event.path} exists", "engine.halted",
+                        level="warning")]
+
+
+def _inputs_loaded(state: State, event: InputsLoaded) -> list[Command]:
+    state.predictions = dict(event.predictions)
+    state.history = event.history
+    state.actuals = dict(event.actuals)
+    state.prediction_version = event.version
+    state.dirty = True
+    return [*unpull(state, "inputs"),
+            Log("info", "inputs.loaded", {"prediction_version": event.version,
+                                          "history_rows": event.history.n,
+                                          "actual_days": len(event.actuals)})]
+
+
+def _prediction_aged(state: State, event: PredictionAged) -> list[Command]:
+    key = "prediction_stale"
+    if event.age_s is None:
+        return pull(state, key, f"prediction file {event.path} missing", "prediction.missing")
+    if event.max_age_s and event.age_s > event.max_age_s:
+        return pull(state, key, f"prediction file older than {event.max_age_s:.0f} s",
+                    "prediction.stale", level="warning", age_s=round(event.age_s))
+    return unpull(state, key)
 
 
 def _stale(state: State, tickers: tuple[str, ...], reason: str, now: float) -> list[Command]:

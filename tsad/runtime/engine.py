@@ -1,8 +1,9 @@
 """The engine's runner: the single consumer of the event queue and the only writer of state.
 
 The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`), and so
-is the handling of book and feed events and of the order-group backstop
-(`tsad.core.engine_state.handle`, which returns commands this module executes); this
+is the handling of book and feed events, of the order-group backstop, and of what a tick
+reads (the halt file, the forecaster's files and their age), in
+`tsad.core.engine_state.handle`, which returns commands this module executes; this
 module keeps the other inputs current from events, does the I/O they need, and posts every
 outcome back as an event. Rules (what the runner guarantees, h11-style):
 
@@ -31,7 +32,8 @@ outcome back as an event. Rules (what the runner guarantees, h11-style):
    no fresh data past ``daemon.stale_market_seconds`` (from startup on), its strike is not
    a number, or it refused a write. Our orders on other open weeks of the series are
    managed too (cancelled), and their fills journaled. A triggered order group pulls
-   everywhere for a cool-off, then the group is reset (rule 4 of `tsad.core.engine_state`).
+   everywhere for a cool-off, then the group is reset (rule 4 of `tsad.core.engine_state`);
+   halt and input pulls are set and lifted there too (its rule 5).
 8. A reload whose changed keys need a restart is refused whole. A stop waits for writes in
    flight, sweeps the series (`sweep.cancel_ours`), cancels any create that lands after,
    and sets ``stop_confirmed``.
@@ -45,13 +47,12 @@ import contextlib
 import sqlite3
 from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import replace
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from tsad.core import engine as core, engine_state, midweek, model, quoting, reconcile, tickers
+from tsad.core import engine as core, engine_state, midweek, quoting, reconcile, tickers
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.engine import BookView
@@ -224,10 +225,6 @@ class Engine:
         self._status_pending = False
         self._roll_pending = False
         self._hooks: tuple[midweek.NamedHook, ...] = ()
-        self._prediction: float | None = None
-        self._history: model.ErrorHistory | None = None
-        self._actuals: dict[date, int] = {}
-        self._prediction_version = "none"
         self._input_mtimes: dict[str, int] = {}
         self._last_status_log = 0.0
         self._pending_fills_since_resync = False
@@ -240,7 +237,6 @@ class Engine:
         self._roll_retry_at = 0.0
         self._roll_delay = 0.0
         self._stop_cancels_done = False
-        self._predictions: dict[date, float] = {}
         self._failures = 0
         self._refresh_event = False
         self._shown_pulls: dict[str, str] = {}
@@ -481,40 +477,36 @@ class Engine:
         self._hooks = midweek.resolve_hooks(self.config.model.hooks)
 
     def _load_inputs(self) -> None:
-        """Read the forecaster's files; any problem pulls quotes with the reason."""
+        """Read the forecaster's files and post what came of it to the core (rule 5 of
+        `tsad.core.engine_state`): any problem pulls quotes with the reason."""
         mc = self.config.model
         # Signatures first: a rewrite during the read is then seen as a change next tick.
         self._input_mtimes = self._input_signatures()
+        ev: engine_state.InputsLoaded | engine_state.InputsInvalid
         try:
-            preds = inputs.load_predictions(_required(mc.prediction_path, "prediction_path"))
-            history = inputs.load_history(_required(mc.history_path, "history_path"))
-            actuals = inputs.load_actuals(mc.actuals_path) if mc.actuals_path else {}
-            version = inputs.file_version(_required(mc.prediction_path, "prediction_path"))
+            ev = engine_state.InputsLoaded(
+                predictions=inputs.load_predictions(
+                    _required(mc.prediction_path, "prediction_path")),
+                history=inputs.load_history(_required(mc.history_path, "history_path")),
+                actuals=inputs.load_actuals(mc.actuals_path) if mc.actuals_path else {},
+                version=inputs.file_version(_required(mc.prediction_path, "prediction_path")),
+            )
         except (InputError, ConfigError, OSError, ValueError, ArithmeticError, RecursionError,
                 TypeError, KeyError, MemoryError) as exc:
             # Whatever a broken file makes the parsers raise, it pulls quotes; never fatal.
-            reason = str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}"
-            self._prediction = None
-            self.pull_reasons["inputs"] = reason
-            log.error("inputs.invalid", reason=reason)
-            return
-        self._predictions = preds
-        self._history = history
-        self._actuals = actuals
-        self._prediction_version = version
-        self._unpull("inputs")
-        log.info("inputs.loaded", prediction_version=version, history_rows=history.n,
-                 actual_days=len(actuals))
+            ev = engine_state.InputsInvalid(
+                str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}")
+        self._core(ev)
 
     def _revalue(self) -> None:
         """Recompute every market's true value through the configured hooks."""
-        if self.event is None or self._history is None:
+        if self.event is None or self.state.history is None:
             self.valuations = {}
             return
         sunday = tickers.parse_event_ticker(self.event.event_ticker).sunday
         try:
             p = inputs.prediction_for(
-                self._predictions, sunday,
+                self.state.predictions, sunday,
                 _required(self.config.model.prediction_path, "prediction_path"),
             )
         except InputError as exc:
@@ -522,14 +514,15 @@ class Engine:
             self._pull("prediction", str(exc), "prediction.missing")
             return
         self._unpull("prediction")
-        self._prediction = p
+        self.state.prediction = p
         # A market whose strike is not a finite number cannot be valued: it is left out
         # (and pulled by the decision, rule 4 of tsad.core.engine); the others are valued.
         usable = [m for m in self.markets.values() if core.market_problem(m) is None]
         try:
             vals = midweek.value_week(
                 self.event.event_ticker, usable, now=self.clock.now(),
-                prediction=p, history=self._history, actuals=self._actuals, hooks=self._hooks,
+                prediction=p, history=self.state.history, actuals=self.state.actuals,
+                hooks=self._hooks,
             )
         except HookError as exc:
             self.valuations = {}
@@ -694,14 +687,10 @@ class Engine:
         now_m = self.clock.monotonic()
         halt = cfg.risk.halt_file
         try:
-            halted = halt is not None and Path(halt).exists()
-        except OSError as exc:  # cannot tell: halt (an OSError here is not the journal's)
-            halted = True
-            log.warning("halt_file.unreadable", path=str(halt), error=str(exc))
-        if halted:
-            self._pull("halt", f"halt file {halt} exists", "engine.halted", level="warning")
-        else:
-            self._unpull("halt")
+            seen = engine_state.HaltChanged(halt is not None and Path(halt).exists(), str(halt))
+        except OSError as exc:  # cannot tell (an OSError here is not the journal's): halt
+            seen = engine_state.HaltChanged(True, str(halt), str(exc))
+        self._core(seen)
         self._check_inputs_changed()
         self._check_prediction_age()
         self._revalue()
@@ -1074,7 +1063,7 @@ class Engine:
         cycle = self.stats.cycles
         self.journal.record_decisions(
             cycle, decisions, config_version=cfg.version,
-            prediction_version=self._prediction_version,
+            prediction_version=self.state.prediction_version,
         )
         now_ms = self._now_ms()
         for c in plan.cancels:
@@ -1137,7 +1126,7 @@ class Engine:
             kind, ticker=ticker, side=side, client_order_id=kw.get("client_order_id"),
             order_id=kw.get("order_id"), price=kw.get("price"), count=kw.get("count"),
             config_version=self.config.version,
-            prediction_version=self._prediction_version, cycle=self.stats.cycles,
+            prediction_version=self.state.prediction_version, cycle=self.stats.cycles,
         )
         return Intent(intent_id=intent_id, kind=kind, ticker=ticker, side=side, **kw)
 
@@ -1268,19 +1257,13 @@ class Engine:
 
     def _check_prediction_age(self) -> None:
         mc = self.config.model
+        path = _required(mc.prediction_path, "prediction_path")
         try:
-            mtime = _required(mc.prediction_path, "prediction_path").stat().st_mtime
+            age: float | None = self.clock.now().timestamp() - path.stat().st_mtime
         except OSError:
-            self._pull("prediction_stale", f"prediction file {mc.prediction_path} missing",
-                       "prediction.missing")
-            return
-        age = self.clock.now().timestamp() - mtime
-        if mc.max_prediction_age and age > mc.max_prediction_age:
-            self._pull("prediction_stale",
-                       f"prediction file older than {mc.max_prediction_age:.0f} s",
-                       "prediction.stale", level="warning", age_s=round(age))
-        else:
-            self._unpull("prediction_stale")
+            age = None
+        self._core(engine_state.PredictionAged(str(mc.prediction_path), age,
+                                               mc.max_prediction_age or 0.0))
 
     # --- stop ----------------------------------------------------------------------------
 
@@ -1362,7 +1345,7 @@ class Engine:
             resting=len(self.mirror.resting()),
             in_flight=len(self.in_flight),
             pulled=sorted(self.pull_reasons) or None,
-            prediction=self._prediction,
+            prediction=self.state.prediction,
             trading_active=self.trading_active,
             cycles=self.stats.cycles,
             writes=dict(self.stats.writes),
