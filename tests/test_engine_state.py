@@ -1,10 +1,10 @@
 """Table and property tests of the engine's pure state machine (`tsad.core.engine_state`):
 book and feed events, the order-group backstop, the halt file and the forecaster's inputs,
-without sockets or a clock."""
+exchange status and write failures, without sockets or a clock."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given, strategies as st
@@ -21,19 +21,34 @@ from tsad.core.engine_state import (
     InputsInvalid,
     InputsLoaded,
     Log,
+    PollStatus,
     PredictionAged,
     ResetGroup,
     Resync,
     State,
+    StatusPolled,
     Tick,
+    WriteAcked,
+    WriteFailed,
     handle,
 )
 from tsad.core.market import Market, StrikeType
 from tsad.core.mirror import OrderMirror
 from tsad.core.model import ErrorHistory
+from tsad.core.orders import BookSide
+from tsad.errors import (
+    AmbiguousOutcome,
+    Conflict,
+    ExchangeError,
+    NotFound,
+    OrderRejected,
+    RateLimited,
+    ServerError,
+)
 
 
 A, B = "KXTSAW-26AUG09-A2.45", "KXTSAW-26AUG09-A2.50"
+T0 = datetime(2026, 8, 5, 12, tzinfo=UTC)
 
 
 def state(cooloff: float = 60.0) -> State:
@@ -89,6 +104,7 @@ def test_unknown_events_and_tickers_are_ignored() -> None:
 
 def test_a_triggered_group_pulls_cools_off_then_resets() -> None:
     s = state(cooloff=60.0)
+    s.status_pending = True  # a status poll outstanding: ticks ask for no other
     out = handle(s, GroupTriggered("order_group_updates"), 100.0)
     assert kinds(out) == ["order_group.triggered", "Resync"]
     log = out[0]
@@ -114,6 +130,7 @@ def test_no_reset_while_stopping() -> None:
     s = state(cooloff=1.0)
     handle(s, GroupTriggered("order_group_updates"), 0.0)
     s.stopping = True
+    s.status_pending = True
     assert handle(s, Tick(), 100.0) == []
 
 
@@ -134,6 +151,15 @@ _events = st.one_of(
               actuals=st.just({}), version=st.sampled_from(["v1", "v2"])),
     st.builds(PredictionAged, st.just("p.csv"), st.none() | st.floats(0, 200),
               st.sampled_from([0.0, 100.0])),
+    st.builds(StatusPolled, st.none() | st.booleans(), st.none() | st.booleans()),
+    st.builds(WriteAcked, st.sampled_from([A, B]), st.sampled_from(list(BookSide))),
+    st.builds(lambda t, e: WriteFailed(kind="create", ticker=t, side=BookSide.BID,
+                                       order_id=None, error=e, at=T0),
+              st.sampled_from([A, B, "X"]),
+              st.sampled_from([NotFound("gone"), OrderRejected("x", code="market_closed"),
+                               OrderRejected("x", code="trading_is_paused"),
+                               OrderRejected("x", code="order_group_triggered"),
+                               RateLimited("slow"), ServerError("503")])),
     st.just(Tick()),
 )
 
@@ -163,6 +189,9 @@ def test_no_event_sequence_raises_and_the_pull_matches_the_trip(
         if isinstance(ev, InputsInvalid | InputsLoaded):
             assert ("inputs" in s.pull_reasons) == isinstance(ev, InputsInvalid)
         assert all(s.pull_reasons.values()), "every pull says why"
+        assert sum(isinstance(c, PollStatus) for c in cmds) <= 1
+        for until, delay in s.cooldown.values():
+            assert 0.5 <= delay <= 30.0 and until <= now + delay
 
 
 def test_the_halt_file_pulls_once_and_its_removal_resumes() -> None:
@@ -210,3 +239,80 @@ def test_the_prediction_files_age_pulls_past_its_maximum(
     assert ("prediction_stale" in s.pull_reasons) == pulled
     if pulled:
         assert kinds(handle(s, PredictionAged("p.csv", 1.0, 100.0), 2.0)) == ["quotes.resumed"]
+
+
+def failed(err: ExchangeError, *, ticker: str = A, order_id: str | None = "o1",
+           at: datetime = T0) -> WriteFailed:
+    return WriteFailed(kind="amend", ticker=ticker, side=BookSide.BID, order_id=order_id,
+                       error=err, at=at)
+
+
+@pytest.mark.parametrize(("err", "expect", "trading", "exchange", "market_pulled"), [
+    (OrderRejected("paused", code="exchange_paused"),
+     ["PollStatus", "order.rejected"], False, False, False),
+    (OrderRejected("paused", code="trading_is_paused"),
+     ["PollStatus", "order.rejected"], False, True, False),
+    (OrderRejected("closed", code="market_closed"),
+     ["Resync", "order.rejected"], True, True, True),
+    (OrderRejected("inactive", code="market_inactive"),
+     ["Resync", "order.rejected"], True, True, True),
+    (OrderRejected("cross", code="post_only_cross"), ["order.rejected"], True, True, False),
+    (OrderRejected("trip", code="order_group_triggered"),
+     ["order_group.triggered", "Resync", "order.rejected"], True, True, False),
+    (NotFound("gone"), ["Resync"], True, True, False),
+    (Conflict("dup"), ["Resync"], True, True, False),
+    (AmbiguousOutcome("timeout"), ["Resync"], True, True, False),
+    (RateLimited("429"), ["order.rate_limited"], True, True, False),
+    (ServerError("503"), ["order.failed", "Resync"], True, True, False),
+])
+def test_which_write_failures_pause_pull_a_market_or_read_back(
+    err: ExchangeError, expect: list[str], trading: bool, exchange: bool, market_pulled: bool
+) -> None:
+    s = state()
+    assert kinds(handle(s, failed(err), 1.0)) == expect
+    assert (s.trading_active, s.exchange_active) == (trading, exchange)
+    assert (A in s.market_pulls) == market_pulled and B not in s.market_pulls
+    assert s.dirty
+    if market_pulled:
+        assert handle(s, failed(err), 2.0)[0] == Resync(refresh=True)
+    assert (((A, BookSide.BID) in s.cooldown) == (not isinstance(err, NotFound)))
+
+
+def test_a_refusal_past_close_time_forgets_the_order_and_pauses_nothing() -> None:
+    s = state()
+    s.markets[A] = Market(ticker=A, event_ticker="KXTSAW-26AUG09",
+                          strike_type=StrikeType.GREATER, floor_strike=2_450_000.0,
+                          close_time=T0)
+    out = handle(s, failed(OrderRejected("x", code="trading_is_paused"),
+                           at=T0 + timedelta(seconds=1)), 1.0)
+    assert kinds(out) == ["order.rejected"]
+    assert s.trading_active and not s.market_pulls
+
+
+def test_the_cooldown_doubles_to_its_cap_and_an_ack_clears_it() -> None:
+    s = state()
+    key = (A, BookSide.BID)
+    delays = []
+    for i in range(10):
+        handle(s, failed(ServerError("503")), float(i))
+        delays.append(s.cooldown[key][1])
+    assert delays[:4] == [0.5, 1.0, 2.0, 4.0] and delays[-1] == 30.0
+    assert s.cooldown[key][0] == 9.0 + 30.0
+    handle(s, WriteAcked(A, BookSide.BID), 10.0)
+    assert key not in s.cooldown
+
+
+def test_a_paused_exchange_is_polled_often_until_the_poll_says_it_is_back() -> None:
+    s = state()
+    assert handle(s, Tick(), 10.0) == [], "polled every 30 s while trading"
+    assert handle(s, Tick(), 30.0) == [PollStatus()]
+    assert handle(s, Tick(), 61.0) == [], "one poll at a time"
+    assert kinds(handle(s, StatusPolled(False, True), 62.0)) == ["exchange.trading_active"]
+    assert not s.trading_active and s.exchange_active
+    assert handle(s, Tick(), 63.0) == [PollStatus()], "every 2 s while paused"
+    assert handle(s, StatusPolled(None), 64.0) == [], "a failed poll changes nothing"
+    assert not s.trading_active
+    assert handle(s, Tick(), 65.0) == [PollStatus()]
+    assert kinds(handle(s, StatusPolled(True, True), 66.0)) == ["exchange.trading_active"]
+    assert s.trading_active
+    assert handle(s, StatusPolled(True, True), 67.0) == [], "no change, no line"

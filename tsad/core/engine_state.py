@@ -4,8 +4,9 @@ Pure and sans-I/O, like h11 or python-websockets' ``protocol.py``: it reads no c
 monotonic seconds, is passed in), does no I/O and never awaits. The runner
 (`tsad.runtime.engine`) feeds it every event, executes the commands it returns, and posts
 each command's outcome back as an event. The families moved here so far: book and feed
-events, the order-group backstop, and the halt file and forecaster inputs the runner
-reads on each tick; the rest still lives in the runner (see its rules).
+events, the order-group backstop, the halt file and forecaster inputs the runner reads
+on each tick, the exchange status and pause, and the rules on failed writes; the rest
+still lives in the runner (see its rules).
 
 Rules (what `handle` guarantees):
 
@@ -28,13 +29,24 @@ Rules (what `handle` guarantees):
    this week's prediction but keep the last good files' contents; a good load replaces
    them and lifts the pull. A prediction file missing, or older than its maximum age,
    pulls "prediction_stale".
+6. A failed write (other than a 404) cools its (market, side) down: no new request for
+   0.5 s, doubling per failure in a row up to 30 s; an accepted write clears it. A 404 on
+   an order, a conflict or an unknown outcome reads back (`Resync`); a rate limit only
+   logs; any other failure logs and reads back. Refusals: the group's code is rule 4;
+   past the market's close_time the order is forgotten (the exchange cancels there
+   itself), nothing pauses; an exchange- or trading-wide pause code pauses everything
+   (an ``exchange_`` one stops cancels too) and polls the status; a ``market_``, pause or
+   inactive code pulls that market alone and reads the event again (`Resync(refresh)`).
+7. The exchange status is polled (`PollStatus`, one at a time) every 30 s, every 2 s
+   while trading is paused; its answer sets trading / exchange activity (a failed poll
+   changes nothing), a change is logged.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from tsad.core.book import BookResynced, BookStale, BookUpdated
@@ -42,6 +54,15 @@ from tsad.core.engine import BookView
 from tsad.core.market import Market
 from tsad.core.mirror import OrderMirror
 from tsad.core.model import ErrorHistory
+from tsad.core.orders import BookSide
+from tsad.errors import (
+    AmbiguousOutcome,
+    Conflict,
+    ExchangeError,
+    NotFound,
+    OrderRejected,
+    RateLimited,
+)
 
 
 __all__ = [
@@ -56,11 +77,15 @@ __all__ = [
     "InputsInvalid",
     "InputsLoaded",
     "Log",
+    "PollStatus",
     "PredictionAged",
     "ResetGroup",
     "Resync",
     "State",
+    "StatusPolled",
     "Tick",
+    "WriteAcked",
+    "WriteFailed",
     "handle",
     "pull",
     "unpull",
@@ -69,6 +94,20 @@ __all__ = [
 # The pull reason key (and text) of a triggered order group.
 GROUP_PULL = "order_group"
 _GROUP_REASON = "order group triggered"
+
+
+# Back-off of a (market, side) after a failed write: first delay and cap, in seconds.
+COOLDOWN_MIN = 0.5
+COOLDOWN_MAX = 30.0
+
+# Exchange status polls, seconds: while trading is paused, and otherwise.
+STATUS_POLL_PAUSED = 2.0
+STATUS_POLL = 30.0
+
+# The reject code of a create into a triggered group (kalshi-api.md §3.11).
+_GROUP_TRIGGERED = "order_group_triggered"
+
+Key = tuple[str, BookSide]
 
 
 # --- events ----------------------------------------------------------------------------
@@ -136,12 +175,46 @@ class PredictionAged:
 
 
 @dataclass(frozen=True, slots=True)
+class StatusPolled:
+    """A `PollStatus` finished: trading (exchange and trading both active) and exchange
+    activity, None when the poll failed."""
+
+    trading_active: bool | None
+    exchange_active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteAcked:
+    """A write on (``ticker``, ``side``) was accepted."""
+
+    ticker: str
+    side: BookSide
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteFailed:
+    """A write failed; the runner has journaled it and told the mirror already.
+
+    ``at`` is the wall-clock time of the outcome (a refusal past the market's close_time
+    is not a pause).
+    """
+
+    kind: str
+    ticker: str
+    side: BookSide
+    order_id: str | None
+    error: ExchangeError
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
     """A timer tick (the runner's tick also does what is not moved here yet)."""
 
 
 Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
-    | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged | Tick
+    | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged \
+    | StatusPolled | WriteAcked | WriteFailed | Tick
 
 
 # --- commands --------------------------------------------------------------------------
@@ -149,7 +222,15 @@ Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTrigge
 
 @dataclass(frozen=True, slots=True)
 class Resync:
-    """Read our orders, positions and fills back over REST (`ResyncDone` comes back)."""
+    """Read our orders, positions and fills back over REST (`ResyncDone` comes back);
+    ``refresh``: read the event's markets again too."""
+
+    refresh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PollStatus:
+    """Read the exchange status (`StatusPolled` comes back)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,7 +247,7 @@ class Log:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-Command = Resync | ResetGroup | Log
+Command = Resync | PollStatus | ResetGroup | Log
 
 
 # --- state -----------------------------------------------------------------------------
@@ -197,6 +278,16 @@ class State:
     prediction_version: str = "none"
     # This week's prediction (None while the inputs are invalid or not valued yet).
     prediction: float | None = None
+    # The exchange lets us trade / is up at all (a pause refuses cancels too: send nothing).
+    trading_active: bool = True
+    exchange_active: bool = True
+    status_pending: bool = False
+    last_status_poll: float = 0.0
+    # Markets whose quotes are pulled on their own (a write refused there), with why.
+    market_pulls: dict[str, str] = field(default_factory=dict)
+    # Keys whose last write failed: no new request until the monotonic time given, with the
+    # delay doubling per consecutive failure, so a refusing exchange sees no storm.
+    cooldown: dict[Key, tuple[float, float]] = field(default_factory=dict)
 
 
 def pull(state: State, key: str, reason: str, event: str, *, level: str = "error",
@@ -255,8 +346,101 @@ def handle(state: State, event: object, now: float) -> list[Command]:
         return pull(state, "inputs", event.reason, "inputs.invalid")
     if isinstance(event, PredictionAged):
         return _prediction_aged(state, event)
+    if isinstance(event, StatusPolled):
+        return _status_polled(state, event)
+    if isinstance(event, WriteAcked):
+        state.cooldown.pop((event.ticker, event.side), None)
+        state.dirty = True
+        return []
+    if isinstance(event, WriteFailed):
+        return _write_failed(state, event, now)
     if isinstance(event, Tick):
-        return _maybe_reset_group(state, now)
+        return [*_maybe_reset_group(state, now), *_maybe_poll_status(state, now)]
+    return []
+
+
+def _poll_status(state: State) -> list[Command]:
+    if state.status_pending:
+        return []
+    state.status_pending = True
+    return [PollStatus()]
+
+
+def _maybe_poll_status(state: State, now: float) -> list[Command]:
+    # Often while paused, now and then otherwise (a pause that meets no write of ours would
+    # not be noticed from refusals alone).
+    every = STATUS_POLL if state.trading_active else STATUS_POLL_PAUSED
+    if now - state.last_status_poll < every:
+        return []
+    state.last_status_poll = now
+    return _poll_status(state)
+
+
+def _status_polled(state: State, event: StatusPolled) -> list[Command]:
+    state.status_pending = False
+    if event.trading_active is None:
+        return []
+    out: list[Command] = []
+    if event.trading_active != state.trading_active:
+        out.append(Log("info", "exchange.trading_active",
+                       {"active": event.trading_active,
+                        "exchange_active": event.exchange_active}))
+    state.trading_active = event.trading_active
+    if event.exchange_active is not None:
+        state.exchange_active = event.exchange_active
+    state.dirty = True
+    return out
+
+
+def _write_failed(state: State, ev: WriteFailed, now: float) -> list[Command]:
+    err = ev.error
+    state.dirty = True
+    if not isinstance(err, NotFound):
+        key = (ev.ticker, ev.side)
+        _, prev = state.cooldown.get(key, (0.0, 0.0))
+        delay = min(COOLDOWN_MAX, max(COOLDOWN_MIN, prev * 2))
+        state.cooldown[key] = (now + delay, delay)
+    if isinstance(err, NotFound):
+        # Already gone (filled or cancelled): read back to learn which.
+        return [Resync()] if ev.order_id else []
+    if isinstance(err, OrderRejected):
+        return [*_rejected(state, ev, err, now),
+                Log("warning", "order.rejected", {"ticker": ev.ticker, "kind": ev.kind,
+                                                  "code": err.code, "detail": str(err)})]
+    if isinstance(err, Conflict | AmbiguousOutcome):
+        return [Resync()]
+    if isinstance(err, RateLimited):
+        return [Log("warning", "order.rate_limited", {"ticker": ev.ticker, "kind": ev.kind})]
+    return [Log("warning", "order.failed", {"ticker": ev.ticker, "kind": ev.kind,
+                                            "error": type(err).__name__,
+                                            "detail": str(err)}),
+            Resync()]
+
+
+def _rejected(state: State, ev: WriteFailed, err: OrderRejected,
+              now: float) -> list[Command]:
+    code = (err.code or "").lower()
+    market = state.markets.get(ev.ticker)
+    if code == _GROUP_TRIGGERED:
+        return _group_triggered(state, GroupTriggered(f"{ev.kind} refused"), now)
+    if market is None or (market.close_time is not None and ev.at >= market.close_time):
+        # Past close_time Kalshi refuses every write there (cancels too) and cancels what
+        # rests itself: forget the order; this is not an exchange pause.
+        if ev.order_id:
+            state.mirror.on_cancelled(ev.order_id)
+        return []
+    if code.startswith(("exchange_", "trading_")) and (
+            "pause" in code or "inactive" in code or "closed" in code):
+        # Only an exchange-wide or trading-wide code pauses everything.
+        state.trading_active = False
+        if code.startswith("exchange_"):
+            state.exchange_active = False
+        return _poll_status(state)
+    if code.startswith("market_") or "pause" in code or "inactive" in code:
+        # One market refused (deactivated, closed early): pull it alone, and read the
+        # event again to learn its status (the pull lifts when it is active).
+        state.market_pulls[ev.ticker] = f"the exchange refused a write: {err.code}"
+        return [Resync(refresh=True)]
     return []
 
 

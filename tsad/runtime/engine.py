@@ -1,8 +1,9 @@
 """The engine's runner: the single consumer of the event queue and the only writer of state.
 
 The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`), and so
-is the handling of book and feed events, of the order-group backstop, and of what a tick
-reads (the halt file, the forecaster's files and their age), in
+is the handling of book and feed events, of the order-group backstop, of what a tick
+reads (the halt file, the forecaster's files and their age), of the exchange status and
+of failed writes (cooldown, pause, per-market refusals), in
 `tsad.core.engine_state.handle`, which returns commands this module executes; this
 module keeps the other inputs current from events, does the I/O they need, and posts every
 outcome back as an event. Rules (what the runner guarantees, h11-style):
@@ -27,13 +28,14 @@ outcome back as an event. Rules (what the runner guarantees, h11-style):
 6. An outcome we cannot know (timeout, any unexpected failure) is resolved by reading our
    orders back (REST resync), never by assuming "not placed". Fills a read recovers count
    in the position; orders it no longer shows are journaled with their final status.
-7. Quotes are pulled everywhere while halted, paused (exchange or trading codes only),
+7. Quotes are pulled everywhere while halted, paused (rules 6-7 of the core state machine),
    the prediction is stale or invalid, a hook failed, or stopping; per market while it has
    no fresh data past ``daemon.stale_market_seconds`` (from startup on), its strike is not
    a number, or it refused a write. Our orders on other open weeks of the series are
    managed too (cancelled), and their fills journaled. A triggered order group pulls
    everywhere for a cool-off, then the group is reset (rule 4 of `tsad.core.engine_state`);
-   halt and input pulls are set and lifted there too (its rule 5).
+   halt and input pulls are set and lifted there too (its rule 5), and so are the
+   per-market refusal pulls and write cooldowns (its rule 6).
 8. A reload whose changed keys need a restart is refused whole. A stop waits for writes in
    flight, sweeps the series (`sweep.cancel_ours`), cancels any create that lands after,
    and sets ``stop_confirmed``.
@@ -72,14 +74,11 @@ from tsad.core.orders import (
 from tsad.errors import (
     AmbiguousOutcome,
     ConfigError,
-    Conflict,
     ExchangeError,
     FatalError,
     HookError,
     InputError,
     NotFound,
-    OrderRejected,
-    RateLimited,
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
@@ -117,14 +116,6 @@ log = structlog.get_logger("tsad.runtime.engine")
 
 Key = tuple[str, BookSide]
 
-# Back-off of a (market, side) after a failed write: first delay and cap, in seconds.
-_COOLDOWN_MIN = 0.5
-_COOLDOWN_MAX = 30.0
-
-# Exchange status polls, seconds: while trading is paused, and otherwise.
-_STATUS_POLL_PAUSED = 2.0
-_STATUS_POLL = 30.0
-
 # Asking for a next event that is not listed yet: first retry delay and cap, in seconds
 # (Kalshi lists next week's event hours after the previous one closes).
 _ROLL_RETRY_MIN = 5.0
@@ -148,9 +139,6 @@ _MAX_FAILURES = 20
 # safety trip), quotes stay pulled this long before the group is reset, so a market that
 # ran through our quotes has a minute to settle instead of filling the fresh ones at once.
 GROUP_COOLOFF_SECONDS = 60.0
-
-# The reject code of a create into a triggered group (kalshi-api.md §3.11).
-_GROUP_TRIGGERED = "order_group_triggered"
 
 # Feed messages that change the event's markets (tsad.kalshi.messages): read the event again.
 _REFRESHING = frozenset({"MarketCreated", "PriceGridChanged", "EventCreated"})
@@ -213,27 +201,17 @@ class Engine:
         # What the pure state machine (`tsad.core.engine_state.handle`) owns.
         self.state = engine_state.State(mirror=self.mirror, group_cooloff=group_cooloff)
         self.valuations: dict[str, Valuation] = {}
-        # Markets whose quotes are pulled on their own (stale data, bad strike), with why.
-        self.market_pulls: dict[str, str] = {}
-        self.trading_active = True
-        # An exchange pause refuses cancels too (kalshi-api.md §8): then we send nothing.
-        self.exchange_active = True
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_pending = False
-        self._status_pending = False
         self._roll_pending = False
         self._hooks: tuple[midweek.NamedHook, ...] = ()
         self._input_mtimes: dict[str, int] = {}
         self._last_status_log = 0.0
         self._pending_fills_since_resync = False
         self._ready_deadline = float("inf")
-        # Keys whose last write failed: no new request until the monotonic time given, with
-        # the delay doubling per consecutive failure, so a refusing exchange sees no storm.
-        self._cooldown: dict[Key, tuple[float, float]] = {}
         self._last_fill_read = 0
-        self._last_status_poll = 0.0
         self._roll_retry_at = 0.0
         self._roll_delay = 0.0
         self._stop_cancels_done = False
@@ -268,6 +246,33 @@ class Engine:
         return self.state.pull_reasons
 
     @property
+    def market_pulls(self) -> dict[str, str]:
+        """Markets whose quotes are pulled on their own (a write refused there), with why."""
+        return self.state.market_pulls
+
+    @market_pulls.setter
+    def market_pulls(self, value: dict[str, str]) -> None:
+        self.state.market_pulls = value
+
+    @property
+    def trading_active(self) -> bool:
+        """The exchange lets us trade (as last polled, or as a refusal told)."""
+        return self.state.trading_active
+
+    @trading_active.setter
+    def trading_active(self, value: bool) -> None:
+        self.state.trading_active = value
+
+    @property
+    def exchange_active(self) -> bool:
+        """The exchange is up (a pause refuses cancels too, kalshi-api.md §8: send nothing)."""
+        return self.state.exchange_active
+
+    @exchange_active.setter
+    def exchange_active(self, value: bool) -> None:
+        self.state.exchange_active = value
+
+    @property
     def stopping(self) -> bool:
         """A stop was requested."""
         return self.state.stopping
@@ -299,7 +304,10 @@ class Engine:
             if isinstance(cmd, engine_state.Log):
                 getattr(log, cmd.level)(cmd.event, **cmd.fields)
             elif isinstance(cmd, engine_state.Resync):
+                self._refresh_event = self._refresh_event or cmd.refresh
                 self._request_resync()
+            elif isinstance(cmd, engine_state.PollStatus):
+                self._request_status()
             elif isinstance(cmd, engine_state.ResetGroup):
                 self._reset_group()
 
@@ -701,12 +709,6 @@ class Engine:
         if now_m - self._last_status_log >= 60.0:
             self._last_status_log = now_m
             self._log_status()
-        # Poll the exchange status: often while paused, now and then otherwise (a pause that
-        # meets no write of ours would not be noticed from rejections alone).
-        poll = _STATUS_POLL_PAUSED if not self.trading_active else _STATUS_POLL
-        if now_m - self._last_status_poll >= poll:
-            self._last_status_poll = now_m
-            self._request_status()
         self._dirty = True
 
     def _inputs_changed(self, path: str) -> None:
@@ -761,20 +763,16 @@ class Engine:
             self._request_resync()
 
     def _apply_write_done(self, ev: WriteDone) -> None:
+        """Journal the outcome and tell the mirror; the rules on failures (cooldown, which
+        refusals pause or pull a market) are the core's (rule 6 of its module)."""
         it = ev.intent
-        key = (it.ticker, it.side)
-        self._dirty = True
         if ev.error is None and ev.ack is not None:
-            self._cooldown.pop(key, None)
+            self._core(engine_state.WriteAcked(it.ticker, it.side))
             self.journal.record_result(it.intent_id, "ok", order_id=ev.ack.order_id)
             self._apply_ack(it, ev.ack)
             return
         err = ev.error
         assert err is not None
-        if not isinstance(err, NotFound):
-            _, prev = self._cooldown.get(key, (0.0, 0.0))
-            delay = min(_COOLDOWN_MAX, max(_COOLDOWN_MIN, prev * 2))
-            self._cooldown[key] = (self.clock.monotonic() + delay, delay)
         kind = type(err).__name__
         self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
         outcome = "ambiguous" if isinstance(err, AmbiguousOutcome) else "error"
@@ -788,43 +786,10 @@ class Engine:
         else:
             self.mirror.on_error(err, order_id=it.order_id)
         if isinstance(err, NotFound) and it.order_id:
-            # Already gone (filled or cancelled): read back to learn which.
             self._journal_order(before, it.order_id, OrderStatus.CANCELED)
-            self._request_resync()
-        elif isinstance(err, OrderRejected):
-            code = (err.code or "").lower()
-            market = self.markets.get(it.ticker)
-            if code == _GROUP_TRIGGERED:
-                self._core(engine_state.GroupTriggered(f"{it.kind} refused"))
-            elif market is None or (market.close_time is not None
-                                  and self.clock.now() >= market.close_time):
-                # Past close_time Kalshi refuses every write there (cancels too) and cancels
-                # what rests itself: forget the order; this is not an exchange pause.
-                if it.order_id:
-                    self.mirror.on_cancelled(it.order_id)
-            elif code.startswith(("exchange_", "trading_")) and (
-                    "pause" in code or "inactive" in code or "closed" in code):
-                # Only an exchange-wide or trading-wide code pauses everything.
-                self.trading_active = False
-                if code.startswith("exchange_"):
-                    self.exchange_active = False
-                self._request_status()
-            elif code.startswith("market_") or "pause" in code or "inactive" in code:
-                # One market refused (deactivated, closed early): pull it alone, and read
-                # the event again to learn its status (the pull lifts when it is active).
-                self.market_pulls[it.ticker] = f"the exchange refused a write: {err.code}"
-                self._refresh_event = True
-                self._request_resync()
-            log.warning("order.rejected", ticker=it.ticker, kind=it.kind, code=err.code,
-                        detail=str(err))
-        elif isinstance(err, Conflict | AmbiguousOutcome):
-            self._request_resync()
-        elif isinstance(err, RateLimited):
-            log.warning("order.rate_limited", ticker=it.ticker, kind=it.kind)
-        else:
-            log.warning("order.failed", ticker=it.ticker, kind=it.kind, error=kind,
-                        detail=str(err))
-            self._request_resync()
+        self._core(engine_state.WriteFailed(kind=it.kind, ticker=it.ticker, side=it.side,
+                                            order_id=it.order_id, error=err,
+                                            at=self.clock.now()))
 
     def _apply_ack(self, it: Intent, ack: WriteAck) -> None:
         now_ms = self._now_ms()
@@ -932,16 +897,7 @@ class Engine:
         self._revalue()
 
     def _on_status_checked(self, ev: StatusChecked) -> None:
-        self._status_pending = False
-        if ev.trading_active is None:
-            return
-        if ev.trading_active != self.trading_active:
-            log.info("exchange.trading_active", active=ev.trading_active,
-                     exchange_active=ev.exchange_active)
-        self.trading_active = ev.trading_active
-        if ev.exchange_active is not None:
-            self.exchange_active = ev.exchange_active
-        self._dirty = True
+        self._core(engine_state.StatusPolled(ev.trading_active, ev.exchange_active))
 
     # --- order group -------------------------------------------------------------------
 
@@ -1000,7 +956,7 @@ class Engine:
             global_pull=bool(self.stopping or self.pull_reasons or not self.trading_active
                              or self.event is None),
             market_pulls=self.market_pulls, dirty=set(self._dirty_markets),
-            cooling={k for k, (until, _) in self._cooldown.items() if until > now_m},
+            cooling={k for k, (until, _) in self.state.cooldown.items() if until > now_m},
             min_reprice_ticks=cfg.quoting.min_reprice_ticks,
             prefix=cfg.exchange.client_order_prefix, post_only=cfg.quoting.post_only,
             self_trade_prevention=cfg.quoting.self_trade_prevention,
@@ -1194,9 +1150,7 @@ class Engine:
         self._request_resync()
 
     def _request_status(self) -> None:
-        if self._status_pending:
-            return
-        self._status_pending = True
+        """Poll the exchange status (the core asked, `engine_state.PollStatus`)."""
 
         async def run() -> None:
             try:
