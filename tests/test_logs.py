@@ -231,8 +231,10 @@ def test_header_dumps_are_held_back_and_redacted_at_debug():
     assert "KALSHI-ACCESS-SIGNATURE" in text
 
 
-def test_console_line_reads_in_one_unit_and_new_york_time() -> None:
-    """On a TTY a fill reads in dollars and contracts at New York time, cut to the width."""
+def test_console_line_reads_in_one_unit_and_new_york_time(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a TTY a fill reads in dollars and contracts at New York time."""
+    monkeypatch.setenv("COLUMNS", "300")
     out = TtyStream()
     configure_logging("info", stream=out)
     structlog.get_logger("tsad.runtime.engine").info(
