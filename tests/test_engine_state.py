@@ -1,6 +1,6 @@
 """Table and property tests of the engine's pure state machine (`tsad.core.engine_state`):
 book and feed events, the order-group backstop, the halt file and the forecaster's inputs,
-exchange status and write failures, without sockets or a clock."""
+exchange status, write failures and the weekly roll, without sockets or a clock."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.engine import BookView
 from tsad.core.engine_state import (
     GROUP_PULL,
+    EventChanged,
+    EventFetched,
     FeedDown,
     FeedUp,
+    FetchEvent,
     GroupResetDone,
     GroupTriggered,
     HaltChanged,
@@ -25,6 +28,7 @@ from tsad.core.engine_state import (
     PredictionAged,
     ResetGroup,
     Resync,
+    Revalue,
     State,
     StatusPolled,
     Tick,
@@ -32,7 +36,7 @@ from tsad.core.engine_state import (
     WriteFailed,
     handle,
 )
-from tsad.core.market import Market, StrikeType
+from tsad.core.market import Event, Market, StrikeType
 from tsad.core.mirror import OrderMirror
 from tsad.core.model import ErrorHistory
 from tsad.core.orders import BookSide
@@ -49,12 +53,19 @@ from tsad.errors import (
 
 A, B = "KXTSAW-26AUG09-A2.45", "KXTSAW-26AUG09-A2.50"
 T0 = datetime(2026, 8, 5, 12, tzinfo=UTC)
+# Past the Sunday 23:59 ET close of the week of A and B.
+CLOSED = datetime(2026, 8, 10, 4, 0, tzinfo=UTC)
+C = "KXTSAW-26AUG16-A2.45"
+NEXT = Event(event_ticker="KXTSAW-26AUG16", series_ticker="KXTSAW",
+             markets=(Market(ticker=C, event_ticker="KXTSAW-26AUG16",
+                             strike_type=StrikeType.GREATER, floor_strike=2_450_000.0),))
 
 
 def state(cooloff: float = 60.0) -> State:
     """Two markets, no book yet (stale from t=0)."""
     return State(
         mirror=OrderMirror(),
+        event=Event(event_ticker="KXTSAW-26AUG09", series_ticker="KXTSAW"),
         markets={t: Market(ticker=t, event_ticker="KXTSAW-26AUG09",
                            strike_type=StrikeType.GREATER, floor_strike=2_450_000.0)
                  for t in (A, B)},
@@ -160,7 +171,8 @@ _events = st.one_of(
                                OrderRejected("x", code="trading_is_paused"),
                                OrderRejected("x", code="order_group_triggered"),
                                RateLimited("slow"), ServerError("503")])),
-    st.just(Tick()),
+    st.builds(Tick, st.none() | st.sampled_from([T0, CLOSED])),
+    st.builds(EventFetched, st.none() | st.just(NEXT), st.none() | st.just("404")),
 )
 
 
@@ -171,7 +183,7 @@ def test_no_event_sequence_raises_and_the_pull_matches_the_trip(
     """Nothing escapes `handle`; the group pull is on exactly while a trip awaits its reset;
     at most one reset is asked for until its outcome is handled."""
     s = state(cooloff=10.0)
-    now, outstanding = 0.0, 0
+    now, outstanding, fetches = 0.0, 0, 0
     for ev, dt in steps:
         now += dt
         if isinstance(ev, GroupResetDone):
@@ -190,6 +202,11 @@ def test_no_event_sequence_raises_and_the_pull_matches_the_trip(
             assert ("inputs" in s.pull_reasons) == isinstance(ev, InputsInvalid)
         assert all(s.pull_reasons.values()), "every pull says why"
         assert sum(isinstance(c, PollStatus) for c in cmds) <= 1
+        fetches += sum(isinstance(c, FetchEvent) for c in cmds)
+        if isinstance(ev, EventFetched) and fetches:
+            fetches -= 1
+        assert fetches <= 1 and s.roll_pending == bool(fetches), "one fetch at a time"
+        assert set(s.books) == set(s.markets)
         for until, delay in s.cooldown.values():
             assert 0.5 <= delay <= 30.0 and until <= now + delay
 
@@ -316,3 +333,37 @@ def test_a_paused_exchange_is_polled_often_until_the_poll_says_it_is_back() -> N
     assert kinds(handle(s, StatusPolled(True, True), 66.0)) == ["exchange.trading_active"]
     assert s.trading_active
     assert handle(s, StatusPolled(True, True), 67.0) == [], "no change, no line"
+
+
+def test_a_closed_event_pulls_and_fetches_the_next_one_which_replaces_it() -> None:
+    s = state()
+    s.status_pending = True
+    s.valuations = {A: object()}  # type: ignore[dict-item]
+    s.market_pulls[A] = "refused"
+    assert handle(s, Tick(T0), 1.0) == [], "still open"
+    assert handle(s, Tick(CLOSED), 2.0) == [FetchEvent("KXTSAW-26AUG16")]
+    assert s.pull_reasons["roll"] == "rolling to KXTSAW-26AUG16"
+    assert handle(s, Tick(CLOSED), 3.0) == [], "one fetch at a time"
+    out = handle(s, EventFetched(None, "NotFound: not listed yet"), 4.0)
+    assert kinds(out) == ["event.roll_failed"] and s.roll_retry_at == 9.0
+    assert handle(s, Tick(CLOSED), 8.0) == [], "waits out the retry delay"
+    assert handle(s, Tick(CLOSED), 9.0) == [FetchEvent("KXTSAW-26AUG16")]
+    handle(s, EventFetched(None, "404"), 10.0)
+    assert s.roll_delay == 10.0, "the delay doubles"
+    assert handle(s, Tick(CLOSED), 20.0) == [FetchEvent("KXTSAW-26AUG16")]
+    out = handle(s, EventFetched(NEXT), 21.0)
+    assert out == [Revalue(), out[1], EventChanged((C,)), Resync()]
+    assert kinds(out)[1] == "event.rolled"
+    assert s.event is NEXT and set(s.markets) == set(s.books) == {C}
+    assert s.books[C].stale_since == 21.0 and not s.books[C].fresh
+    assert not s.market_pulls and not s.valuations and "roll" not in s.pull_reasons
+    assert s.roll_delay == 0.0
+    assert handle(s, Tick(CLOSED), 22.0) == [], "the new week is open"
+
+
+def test_an_event_named_in_the_config_is_never_rolled() -> None:
+    s = state()
+    s.event_fixed = True
+    s.status_pending = True
+    assert handle(s, Tick(CLOSED), 1.0) == []
+    assert "roll" not in s.pull_reasons

@@ -5,8 +5,8 @@ monotonic seconds, is passed in), does no I/O and never awaits. The runner
 (`tsad.runtime.engine`) feeds it every event, executes the commands it returns, and posts
 each command's outcome back as an event. The families moved here so far: book and feed
 events, the order-group backstop, the halt file and forecaster inputs the runner reads
-on each tick, the exchange status and pause, and the rules on failed writes; the rest
-still lives in the runner (see its rules).
+on each tick, the exchange status and pause, the rules on failed writes, and the weekly
+roll; the rest still lives in the runner (see its rules).
 
 Rules (what `handle` guarantees):
 
@@ -40,6 +40,13 @@ Rules (what `handle` guarantees):
 7. The exchange status is polled (`PollStatus`, one at a time) every 30 s, every 2 s
    while trading is paused; its answer sets trading / exchange activity (a failed poll
    changes nothing), a change is logged.
+8. Once the event we trade has closed (a tick's wall-clock time past its Sunday close;
+   never for an event named in the config), quotes are pulled with reason "roll" and the
+   next week's event is fetched (`FetchEvent`, one at a time). When it comes back it
+   replaces the event (new markets, every book stale from now, per-market pulls and
+   values cleared; the mirror is kept, so last week's orders are still cancelled), the
+   pull lifts, and the markets are valued again, announced and read back. A fetch that
+   failed (not listed yet) is retried after 5 s, doubling up to 300 s.
 """
 
 from __future__ import annotations
@@ -49,9 +56,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from tsad.core import tickers
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.engine import BookView
-from tsad.core.market import Market
+from tsad.core.market import Event as MarketEvent, Market, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.model import ErrorHistory
 from tsad.core.orders import BookSide
@@ -69,8 +77,11 @@ __all__ = [
     "GROUP_PULL",
     "Command",
     "Event",
+    "EventChanged",
+    "EventFetched",
     "FeedDown",
     "FeedUp",
+    "FetchEvent",
     "GroupResetDone",
     "GroupTriggered",
     "HaltChanged",
@@ -81,6 +92,7 @@ __all__ = [
     "PredictionAged",
     "ResetGroup",
     "Resync",
+    "Revalue",
     "State",
     "StatusPolled",
     "Tick",
@@ -88,6 +100,7 @@ __all__ = [
     "WriteFailed",
     "handle",
     "pull",
+    "set_event",
     "unpull",
 ]
 
@@ -106,6 +119,11 @@ STATUS_POLL = 30.0
 
 # The reject code of a create into a triggered group (kalshi-api.md §3.11).
 _GROUP_TRIGGERED = "order_group_triggered"
+
+# Asking for a next event that is not listed yet: first retry delay and cap, in seconds
+# (Kalshi lists next week's event hours after the previous one closes).
+ROLL_RETRY_MIN = 5.0
+ROLL_RETRY_MAX = 300.0
 
 Key = tuple[str, BookSide]
 
@@ -208,13 +226,23 @@ class WriteFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class EventFetched:
+    """A `FetchEvent` finished: the next week's event, or None and why not."""
+
+    event: MarketEvent | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Tick:
-    """A timer tick (the runner's tick also does what is not moved here yet)."""
+    """A timer tick; ``at`` is the wall-clock time (None: no roll check)."""
+
+    at: datetime | None = None
 
 
 Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
     | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged \
-    | StatusPolled | WriteAcked | WriteFailed | Tick
+    | StatusPolled | WriteAcked | WriteFailed | EventFetched | Tick
 
 
 # --- commands --------------------------------------------------------------------------
@@ -234,6 +262,25 @@ class PollStatus:
 
 
 @dataclass(frozen=True, slots=True)
+class FetchEvent:
+    """Read the event ``event_ticker`` (`EventFetched` comes back)."""
+
+    event_ticker: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revalue:
+    """Value every market of the event again (its markets or the inputs changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventChanged:
+    """We trade other markets now: tell the feed (``tickers``: the event's markets)."""
+
+    tickers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ResetGroup:
     """Reset our triggered order group (`GroupResetDone` comes back)."""
 
@@ -247,7 +294,7 @@ class Log:
     fields: dict[str, Any] = field(default_factory=dict)
 
 
-Command = Resync | PollStatus | ResetGroup | Log
+Command = Resync | PollStatus | ResetGroup | FetchEvent | Revalue | EventChanged | Log
 
 
 # --- state -----------------------------------------------------------------------------
@@ -258,6 +305,14 @@ class State:
     """What the engine knows between events (the part `handle` owns so far)."""
 
     mirror: OrderMirror
+    # The event we trade (None before startup read it) and its markets' values.
+    event: MarketEvent | None = None
+    valuations: dict[str, Valuation] = field(default_factory=dict)
+    # The event was named in the config: it is never rolled.
+    event_fixed: bool = False
+    roll_pending: bool = False
+    roll_retry_at: float = 0.0
+    roll_delay: float = 0.0
     markets: dict[str, Market] = field(default_factory=dict)
     books: dict[str, BookView] = field(default_factory=dict)
     # Global pulls, by key (halt, inputs, prediction, hook, roll, order_group), with why.
@@ -354,9 +409,59 @@ def handle(state: State, event: object, now: float) -> list[Command]:
         return []
     if isinstance(event, WriteFailed):
         return _write_failed(state, event, now)
+    if isinstance(event, EventFetched):
+        return _event_fetched(state, event, now)
     if isinstance(event, Tick):
-        return [*_maybe_reset_group(state, now), *_maybe_poll_status(state, now)]
+        return [*_maybe_reset_group(state, now), *_maybe_poll_status(state, now),
+                *_maybe_roll(state, event.at, now)]
     return []
+
+
+def set_event(state: State, event: MarketEvent, now: float) -> None:
+    """Trade ``event`` from now on. The mirror is kept: our orders on last week's markets
+    stay managed (cancelled) and their fills still count."""
+    state.event = event
+    state.markets = {m.ticker: m for m in event.markets}
+    # No fresh data yet: the stale clock runs from now (rule 4 of tsad.core.engine).
+    state.books = {t: BookView(stale_since=now) for t in state.markets}
+    state.market_pulls = {}
+    state.valuations = {}
+    state.dirty = True
+
+
+def _maybe_roll(state: State, at: datetime | None, now: float) -> list[Command]:
+    ev = state.event
+    if (ev is None or at is None or state.event_fixed or state.roll_pending
+            or now < state.roll_retry_at):
+        return []
+    try:
+        closes = tickers.event_close_time(tickers.parse_event_ticker(ev.event_ticker).sunday)
+        nxt = tickers.next_event_ticker(ev.event_ticker)
+    except ValueError:  # not a weekly ticker: nothing to roll to
+        return []
+    if at < closes:
+        return []
+    state.roll_pending = True
+    state.pull_reasons["roll"] = f"rolling to {nxt}"
+    state.dirty = True
+    return [FetchEvent(nxt)]
+
+
+def _event_fetched(state: State, ev: EventFetched, now: float) -> list[Command]:
+    state.roll_pending = False
+    if ev.event is None:
+        state.roll_delay = min(ROLL_RETRY_MAX, max(ROLL_RETRY_MIN, state.roll_delay * 2))
+        state.roll_retry_at = now + state.roll_delay
+        return [Log("warning", "event.roll_failed",
+                    {"error": ev.error, "retry_in_s": state.roll_delay})]
+    state.roll_delay = 0.0
+    old = state.event.event_ticker if state.event else None
+    set_event(state, ev.event, now)
+    state.pull_reasons.pop("roll", None)
+    return [Revalue(),
+            Log("info", "event.rolled", {"old": old, "new": ev.event.event_ticker,
+                                         "markets": len(state.markets)}),
+            EventChanged(tuple(state.markets)), Resync()]
 
 
 def _poll_status(state: State) -> list[Command]:

@@ -3,7 +3,7 @@
 The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`), and so
 is the handling of book and feed events, of the order-group backstop, of what a tick
 reads (the halt file, the forecaster's files and their age), of the exchange status and
-of failed writes (cooldown, pause, per-market refusals), in
+of failed writes (cooldown, pause, per-market refusals) and the weekly roll, in
 `tsad.core.engine_state.handle`, which returns commands this module executes; this
 module keeps the other inputs current from events, does the I/O they need, and posts every
 outcome back as an event. Rules (what the runner guarantees, h11-style):
@@ -116,11 +116,6 @@ log = structlog.get_logger("tsad.runtime.engine")
 
 Key = tuple[str, BookSide]
 
-# Asking for a next event that is not listed yet: first retry delay and cap, in seconds
-# (Kalshi lists next week's event hours after the previous one closes).
-_ROLL_RETRY_MIN = 5.0
-_ROLL_RETRY_MAX = 300.0
-
 # A resync reads fills this far back (seconds) before the previous read, for clock skew.
 _FILL_LOOKBACK = 300
 
@@ -196,24 +191,20 @@ class Engine:
         self._group = order_group
         self._on_reconcile = on_reconcile
         self.stats = EngineStats()
-        self.event: Event | None = None
         self.mirror = OrderMirror()
         # What the pure state machine (`tsad.core.engine_state.handle`) owns.
-        self.state = engine_state.State(mirror=self.mirror, group_cooloff=group_cooloff)
-        self.valuations: dict[str, Valuation] = {}
+        self.state = engine_state.State(mirror=self.mirror, group_cooloff=group_cooloff,
+                                        event_fixed=bool(config.market.event))
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._resync_pending = False
-        self._roll_pending = False
         self._hooks: tuple[midweek.NamedHook, ...] = ()
         self._input_mtimes: dict[str, int] = {}
         self._last_status_log = 0.0
         self._pending_fills_since_resync = False
         self._ready_deadline = float("inf")
         self._last_fill_read = 0
-        self._roll_retry_at = 0.0
-        self._roll_delay = 0.0
         self._stop_cancels_done = False
         self._failures = 0
         self._refresh_event = False
@@ -221,6 +212,20 @@ class Engine:
         self.stop_confirmed = False
 
     # --- the core state, under the names the rest of the runner and status read ---------
+
+    @property
+    def event(self) -> Event | None:
+        """The event we trade (None before startup read it)."""
+        return self.state.event
+
+    @property
+    def valuations(self) -> dict[str, Valuation]:
+        """Each market's true value (empty while it cannot be valued)."""
+        return self.state.valuations
+
+    @valuations.setter
+    def valuations(self, value: dict[str, Valuation]) -> None:
+        self.state.valuations = value
 
     @property
     def markets(self) -> dict[str, Market]:
@@ -308,6 +313,13 @@ class Engine:
                 self._request_resync()
             elif isinstance(cmd, engine_state.PollStatus):
                 self._request_status()
+            elif isinstance(cmd, engine_state.FetchEvent):
+                self._fetch_event(cmd.event_ticker)
+            elif isinstance(cmd, engine_state.Revalue):
+                self._revalue()
+            elif isinstance(cmd, engine_state.EventChanged):
+                if self._on_event_change:
+                    self._on_event_change(list(cmd.tickers))
             elif isinstance(cmd, engine_state.ResetGroup):
                 self._reset_group()
 
@@ -375,15 +387,8 @@ class Engine:
         )
 
     def _set_event(self, event: Event) -> None:
-        """Trade ``event`` from now on. The mirror is kept: our orders on last week's
-        markets stay managed (cancelled) and their fills still count."""
-        self.event = event
-        self.markets = {m.ticker: m for m in event.markets}
-        # No fresh data yet: the stale clock runs from now (rule 4 of tsad.core.engine).
-        now_m = self.clock.monotonic()
-        self.books = {t: BookView(stale_since=now_m) for t in self.markets}
-        self.market_pulls = {}
-        self.valuations = {}
+        """Trade ``event`` from now on (`engine_state.set_event`)."""
+        engine_state.set_event(self.state, event, self.clock.monotonic())
 
     @property
     def in_flight(self) -> set[Key]:
@@ -703,9 +708,7 @@ class Engine:
         self._check_prediction_age()
         self._revalue()
         self._mark()
-        if self.event is not None and self._event_closed():
-            self._request_roll()
-        self._core(engine_state.Tick())
+        self._core(engine_state.Tick(self.clock.now()))
         if now_m - self._last_status_log >= 60.0:
             self._last_status_log = now_m
             self._log_status()
@@ -926,22 +929,8 @@ class Engine:
         self._core(engine_state.GroupResetDone(err))
 
     def _on_rolled_over(self, ev: RolledOver) -> None:
-        self._roll_pending = False
-        if ev.event is None:
-            self._roll_delay = min(_ROLL_RETRY_MAX, max(_ROLL_RETRY_MIN, self._roll_delay * 2))
-            self._roll_retry_at = self.clock.monotonic() + self._roll_delay
-            log.warning("event.roll_failed", error=str(ev.error), retry_in_s=self._roll_delay)
-            return
-        self._roll_delay = 0.0
-        old = self.event.event_ticker if self.event else None
-        self._set_event(ev.event)
-        self._revalue()
-        self.pull_reasons.pop("roll", None)
-        log.info("event.rolled", old=old, new=ev.event.event_ticker, markets=len(self.markets))
-        if self._on_event_change:
-            self._on_event_change(list(self.markets))
-        self._request_resync()
-        self._dirty = True
+        err = None if ev.error is None else str(ev.error)
+        self._core(engine_state.EventFetched(ev.event, err))
 
     # --- decisions -----------------------------------------------------------------------
 
@@ -1163,24 +1152,12 @@ class Engine:
 
         self._spawn(run(), "status")
 
-    def _event_closed(self) -> bool:
-        if self.config.market.event:
-            return False
-        assert self.event is not None
-        sunday = tickers.parse_event_ticker(self.event.event_ticker).sunday
-        return self.clock.now() >= tickers.event_close_time(sunday)
-
-    def _request_roll(self) -> None:
-        if (self._roll_pending or self.event is None
-                or self.clock.monotonic() < self._roll_retry_at):
-            return
-        self._roll_pending = True
-        nxt = tickers.next_event_ticker(self.event.event_ticker)
-        self.pull_reasons["roll"] = f"rolling to {nxt}"
+    def _fetch_event(self, event_ticker: str) -> None:
+        """Read the next week's event; the outcome comes back as `RolledOver`."""
 
         async def run() -> None:
             try:
-                done = RolledOver(await self.exchange.get_event(nxt))
+                done = RolledOver(await self.exchange.get_event(event_ticker))
             except Exception as exc:  # any failure is reported, so the pending flag clears
                 done = RolledOver(None, exc)
             await self.queue.put(done)
