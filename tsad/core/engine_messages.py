@@ -1,0 +1,210 @@
+"""The engine state machine's messages: the events `tsad.core.engine_state.handle` takes
+and the commands it returns to the runner."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from tsad.core.book import BookResynced, BookStale, BookUpdated
+from tsad.core.market import Event as MarketEvent
+from tsad.core.model import ErrorHistory
+from tsad.core.orders import BookSide
+from tsad.errors import ExchangeError
+
+
+__all__ = [
+    "Command",
+    "Event",
+    "EventChanged",
+    "EventFetched",
+    "FeedDown",
+    "FeedUp",
+    "FetchEvent",
+    "GroupResetDone",
+    "GroupTriggered",
+    "HaltChanged",
+    "InputsInvalid",
+    "InputsLoaded",
+    "Log",
+    "PollStatus",
+    "PredictionAged",
+    "ResetGroup",
+    "Resync",
+    "Revalue",
+    "StatusPolled",
+    "Tick",
+    "WriteAcked",
+    "WriteFailed",
+]
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUp:
+    """The websocket (re)connected with every channel subscribed."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDown:
+    """The websocket dropped: every book is stale until its next snapshot."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupTriggered:
+    """Our order group was triggered (``source``: the message, or the refused write)."""
+
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupResetDone:
+    """A `ResetGroup` finished (``error`` set when it failed)."""
+
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HaltChanged:
+    """The runner looked at the halt file: ``present`` (or unreadable: ``error``, halts)."""
+
+    present: bool
+    path: str = ""
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputsLoaded:
+    """The forecaster's files were read and parsed."""
+
+    predictions: Mapping[date, float]
+    history: ErrorHistory
+    actuals: Mapping[date, int]
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class InputsInvalid:
+    """The forecaster's files could not be read or parsed (``reason``: why)."""
+
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class PredictionAged:
+    """The prediction file's age in seconds (None: missing); ``max_age_s`` 0 is no limit."""
+
+    path: str
+    age_s: float | None
+    max_age_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class StatusPolled:
+    """A `PollStatus` finished: trading (exchange and trading both active) and exchange
+    activity, None when the poll failed."""
+
+    trading_active: bool | None
+    exchange_active: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WriteAcked:
+    """A write on (``ticker``, ``side``) was accepted."""
+
+    ticker: str
+    side: BookSide
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WriteFailed:
+    """A write failed; the runner has journaled it and told the mirror already.
+
+    ``at`` is the wall-clock time of the outcome (a refusal past the market's close_time
+    is not a pause).
+    """
+
+    kind: str
+    ticker: str
+    side: BookSide
+    order_id: str | None
+    error: ExchangeError
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventFetched:
+    """A `FetchEvent` finished: the next week's event, or None and why not."""
+
+    event: MarketEvent | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """A timer tick; ``at`` is the wall-clock time (None: no roll check)."""
+
+    at: datetime | None = None
+
+
+Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
+    | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged \
+    | StatusPolled | WriteAcked | WriteFailed | EventFetched | Tick
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Read our orders, positions and fills back over REST (`ResyncDone` comes back);
+    ``refresh``: read the event's markets again too."""
+
+    refresh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class PollStatus:
+    """Read the exchange status (`StatusPolled` comes back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FetchEvent:
+    """Read the event ``event_ticker`` (`EventFetched` comes back)."""
+
+    event_ticker: str
+
+
+@dataclass(frozen=True, slots=True)
+class Revalue:
+    """Value every market of the event again (its markets or the inputs changed)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventChanged:
+    """We trade other markets now: tell the feed (``tickers``: the event's markets)."""
+
+    tickers: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ResetGroup:
+    """Reset our triggered order group (`GroupResetDone` comes back)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Log:
+    """Write one log line."""
+
+    level: str
+    event: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+Command = Resync | PollStatus | ResetGroup | FetchEvent | Revalue | EventChanged | Log
