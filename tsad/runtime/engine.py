@@ -12,8 +12,9 @@ outcome back as an event. Rules (what the runner guarantees, h11-style):
    queue: feed frames, REST results, timer ticks (which also watch the forecaster's
    files), reload and stop requests. One task consumes it; nothing else mutates trading
    state, so there are no locks.
-2. Every task it spawns (writes, resync, status poll, roll, stop) posts its outcome for ANY
-   exception, so no pending flag sticks and nothing dies silently. A handler or cycle that
+2. Every task it spawns (writes, resync, status poll, roll, group reset: the I/O of
+   `tsad.runtime.engine_tasks`; and the stop) posts its outcome for ANY exception, so no
+   pending flag sticks and nothing dies silently. A handler or cycle that
    raises marks every market dirty and reads back; a journal failure (and 20 unexpected
    errors in a row) raises `FatalError` out of `run` for the daemon's cancel-all sweep.
 3. Nothing is placed before the startup picture is complete (exchange status, the event,
@@ -74,7 +75,6 @@ from tsad.core.orders import (
 from tsad.errors import (
     AmbiguousOutcome,
     ConfigError,
-    ExchangeError,
     FatalError,
     HookError,
     InputError,
@@ -82,7 +82,7 @@ from tsad.errors import (
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
-from tsad.runtime import inputs, sweep
+from tsad.runtime import engine_tasks, inputs, sweep
 from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.engine_events import (
     EngineStats,
@@ -911,18 +911,7 @@ class Engine:
 
     def _reset_group(self) -> None:
         """Reset our triggered order group; the outcome comes back as `GroupReset`."""
-        group = self._group
-
-        async def run() -> None:
-            try:
-                if group is not None:
-                    await group.reset_order_group()
-                done = GroupReset()
-            except Exception as exc:  # any failure is reported, so the pending flag clears
-                done = GroupReset(exc)
-            await self.queue.put(done)
-
-        self._spawn(run(), "group_reset")
+        self._post(lambda: engine_tasks.reset_group(self._group), "group_reset")
 
     def _on_group_reset(self, ev: GroupReset) -> None:
         err = None if ev.error is None else f"{type(ev.error).__name__}: {ev.error}"
@@ -1077,20 +1066,16 @@ class Engine:
 
     def _send(self, it: Intent, call: Coroutine[Any, Any, WriteAck]) -> None:
         """Run one write concurrently; its outcome comes back on the queue as `WriteDone`."""
+        self._post(lambda: engine_tasks.write(self.clock, it, call), f"{it.kind}:{it.ticker}")
+
+    def _post(self, task: Callable[[], Awaitable[object]], name: str) -> None:
+        """Run one I/O task (`tsad.runtime.engine_tasks`) and post its outcome event (the
+        task is made inside, so one cancelled before it starts leaves nothing unawaited)."""
 
         async def run() -> None:
-            t0 = self.clock.monotonic()
-            try:
-                ack = await call
-                err: ExchangeError | None = None
-            except ExchangeError as exc:
-                ack, err = None, exc
-            except Exception as exc:  # any failure: the outcome is unknown, read it back
-                ack = None
-                err = AmbiguousOutcome(f"{type(exc).__name__}: {exc}")
-            await self.queue.put(WriteDone(it, ack, err, (self.clock.monotonic() - t0) * 1000))
+            await self.queue.put(await task())
 
-        self._spawn(run(), f"{it.kind}:{it.ticker}")
+        self._spawn(run(), name)
 
     def _spawn(self, coro: Awaitable[None], name: str) -> None:
         task = asyncio.ensure_future(coro)
@@ -1117,22 +1102,9 @@ class Engine:
         refresh = self._refresh_event or any(
             m.status not in quoting.QUOTABLE_STATUSES for m in self.markets.values())
         self._refresh_event = False
-
-        async def run() -> None:
-            try:
-                # Every open event of the series: last week's orders are ours to manage too.
-                orders = await self.exchange.list_orders(status="resting")
-                positions = await self.exchange.list_positions(event_ticker=event_ticker)
-                fills = await self.exchange.list_fills(min_ts=since)
-                event = await self.exchange.get_event(event_ticker) if refresh else None
-                settled = await self.exchange.list_settlements()
-                done = ResyncDone(started, tuple(orders), tuple(positions), fills=tuple(fills),
-                                  event=event, settlements=tuple(settled))
-            except Exception as exc:  # any failure is reported, so the pending flag clears
-                done = ResyncDone(started, None, None, exc)
-            await self.queue.put(done)
-
-        self._spawn(run(), "resync")
+        self._post(lambda: engine_tasks.read_back(
+            self.exchange, started=started, event_ticker=event_ticker, since=since,
+            refresh=refresh), "resync")
 
     def request_resync(self) -> None:
         """Schedule a REST read-back of our orders and positions (periodic timer)."""
@@ -1140,29 +1112,11 @@ class Engine:
 
     def _request_status(self) -> None:
         """Poll the exchange status (the core asked, `engine_state.PollStatus`)."""
-
-        async def run() -> None:
-            try:
-                st = await self.exchange.get_exchange_status()
-                done = StatusChecked(st.exchange_active and st.trading_active,
-                                     exchange_active=st.exchange_active)
-            except Exception as exc:  # any failure is reported, so the pending flag clears
-                done = StatusChecked(None, exc)
-            await self.queue.put(done)
-
-        self._spawn(run(), "status")
+        self._post(lambda: engine_tasks.poll_status(self.exchange), "status")
 
     def _fetch_event(self, event_ticker: str) -> None:
         """Read the next week's event; the outcome comes back as `RolledOver`."""
-
-        async def run() -> None:
-            try:
-                done = RolledOver(await self.exchange.get_event(event_ticker))
-            except Exception as exc:  # any failure is reported, so the pending flag clears
-                done = RolledOver(None, exc)
-            await self.queue.put(done)
-
-        self._spawn(run(), "roll")
+        self._post(lambda: engine_tasks.fetch_event(self.exchange, event_ticker), "roll")
 
     # --- staleness -------------------------------------------------------------------------
 
