@@ -74,7 +74,6 @@ from tsad.core.orders import (
 )
 from tsad.errors import (
     AmbiguousOutcome,
-    ConfigError,
     FatalError,
     HookError,
     InputError,
@@ -82,7 +81,7 @@ from tsad.errors import (
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
-from tsad.runtime import engine_tasks, inputs, sweep
+from tsad.runtime import engine_reads, engine_tasks, inputs, sweep
 from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.engine_events import (
     EngineStats,
@@ -492,24 +491,9 @@ class Engine:
     def _load_inputs(self) -> None:
         """Read the forecaster's files and post what came of it to the core (rule 5 of
         `tsad.core.engine_state`): any problem pulls quotes with the reason."""
-        mc = self.config.model
         # Signatures first: a rewrite during the read is then seen as a change next tick.
-        self._input_mtimes = self._input_signatures()
-        ev: engine_state.InputsLoaded | engine_state.InputsInvalid
-        try:
-            ev = engine_state.InputsLoaded(
-                predictions=inputs.load_predictions(
-                    _required(mc.prediction_path, "prediction_path")),
-                history=inputs.load_history(_required(mc.history_path, "history_path")),
-                actuals=inputs.load_actuals(mc.actuals_path) if mc.actuals_path else {},
-                version=inputs.file_version(_required(mc.prediction_path, "prediction_path")),
-            )
-        except (InputError, ConfigError, OSError, ValueError, ArithmeticError, RecursionError,
-                TypeError, KeyError, MemoryError) as exc:
-            # Whatever a broken file makes the parsers raise, it pulls quotes; never fatal.
-            ev = engine_state.InputsInvalid(
-                str(exc) if isinstance(exc, InputError) else f"{type(exc).__name__}: {exc}")
-        self._core(ev)
+        self._input_mtimes = engine_reads.signatures(self.config.model)
+        self._core(engine_reads.read_inputs(self.config.model))
 
     def _revalue(self) -> None:
         """Recompute every market's true value through the configured hooks."""
@@ -520,7 +504,7 @@ class Engine:
         try:
             p = inputs.prediction_for(
                 self.state.predictions, sunday,
-                _required(self.config.model.prediction_path, "prediction_path"),
+                engine_reads.required(self.config.model.prediction_path, "prediction_path"),
             )
         except InputError as exc:
             self.valuations = {}
@@ -698,14 +682,12 @@ class Engine:
     def _on_tick(self, ev: Tick) -> None:
         cfg = self.config
         now_m = self.clock.monotonic()
-        halt = cfg.risk.halt_file
-        try:
-            seen = engine_state.HaltChanged(halt is not None and Path(halt).exists(), str(halt))
-        except OSError as exc:  # cannot tell (an OSError here is not the journal's): halt
-            seen = engine_state.HaltChanged(True, str(halt), str(exc))
-        self._core(seen)
-        self._check_inputs_changed()
-        self._check_prediction_age()
+        self._core(engine_reads.halt(cfg.risk.halt_file))
+        sigs = engine_reads.signatures(cfg.model)
+        changed = [p for p, sig in sigs.items() if self._input_mtimes.get(p) != sig]
+        if changed:
+            self._inputs_changed(changed[0])
+        self._core(engine_reads.prediction_age(cfg.model, self.clock.now()))
         self._revalue()
         self._mark()
         self._core(engine_state.Tick(self.clock.now()))
@@ -1118,38 +1100,6 @@ class Engine:
         """Read the next week's event; the outcome comes back as `RolledOver`."""
         self._post(lambda: engine_tasks.fetch_event(self.exchange, event_ticker), "roll")
 
-    # --- staleness -------------------------------------------------------------------------
-
-    def _input_signatures(self) -> dict[str, int]:
-        """Return (mtime_ns + size) of each forecaster file; -1 when it is missing."""
-        mc = self.config.model
-        out: dict[str, int] = {}
-        for p in (mc.prediction_path, mc.history_path, mc.actuals_path):
-            if p is None:
-                continue
-            try:
-                st = Path(p).stat()
-                out[str(p)] = st.st_mtime_ns + st.st_size
-            except OSError:
-                out[str(p)] = -1
-        return out
-
-    def _check_inputs_changed(self) -> None:
-        sigs = self._input_signatures()
-        changed = [p for p, sig in sigs.items() if self._input_mtimes.get(p) != sig]
-        if changed:
-            self._inputs_changed(changed[0])
-
-    def _check_prediction_age(self) -> None:
-        mc = self.config.model
-        path = _required(mc.prediction_path, "prediction_path")
-        try:
-            age: float | None = self.clock.now().timestamp() - path.stat().st_mtime
-        except OSError:
-            age = None
-        self._core(engine_state.PredictionAged(str(mc.prediction_path), age,
-                                               mc.max_prediction_age or 0.0))
-
     # --- stop ----------------------------------------------------------------------------
 
     def _writes_in_flight(self) -> bool:
@@ -1267,9 +1217,3 @@ _HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
     GroupReset: Engine._on_group_reset,
 }
 
-
-def _required(path: Path | None, key: str) -> Path:
-    """Return a configured forecaster path; its absence is a config error."""
-    if path is None:
-        raise ConfigError(f"model.{key} is not set")
-    return path
