@@ -81,7 +81,7 @@ from tsad.errors import (
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
-from tsad.runtime import engine_reads, engine_tasks, inputs, sweep
+from tsad.runtime import engine_reads, engine_records, engine_tasks, inputs, sweep
 from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.engine_events import (
     EngineStats,
@@ -400,29 +400,7 @@ class Engine:
     def _journal_order(
         self, before: MirrorOrder | None, order_id: str | None, gone: OrderStatus
     ) -> None:
-        """Keep the journal's view of one order current (for ``tsad report``).
-
-        Args:
-            before: the mirror's view before the change (used if the order is now gone).
-            order_id: the order.
-            gone: the status to record if the order is no longer live.
-        """
-        if order_id is None:
-            return
-        mo = self.mirror.get(order_id)
-        status = OrderStatus.RESTING
-        if mo is None:
-            mo, status = before, gone
-        if mo is None or mo.order_id is None:
-            return
-        resting = status is OrderStatus.RESTING
-        total = mo.filled + mo.remaining
-        self.journal.record_orders([Order(
-            order_id=mo.order_id, client_order_id=mo.client_order_id, ticker=mo.ticker,
-            side=mo.side, price=mo.price, remaining=mo.remaining if resting else 0,
-            filled=total if status is OrderStatus.EXECUTED else mo.filled, initial=total,
-            status=status,
-        )])
+        engine_records.journal_order(self.journal, self.mirror, before, order_id, gone)
 
     def _series(self) -> str:
         """The series we trade (every open event of it is ours to manage)."""
@@ -460,13 +438,7 @@ class Engine:
                 if self._managed(o.ticker) and reconcile.is_ours(o.client_order_id, prefix)]
 
     def _record_fill(self, fill: Fill) -> bool:
-        """Journal a fill once (a timestamp out of range is dropped, not fatal)."""
-        try:
-            return self.ledger.fill(fill, yes_value(self.valuations.get(fill.ticker)))
-        except (ValueError, OverflowError) as exc:
-            log.warning("fill.bad_timestamp", trade_id=fill.trade_id, error=str(exc))
-            return self.ledger.fill(replace(fill, ts=None),
-                                    yes_value(self.valuations.get(fill.ticker)))
+        return engine_records.record_fill(self.ledger, self.valuations, fill)
 
     def _adopt(
         self, orders: Iterable[Order], since: int | None = None
@@ -843,22 +815,7 @@ class Engine:
             self._request_resync()
 
     def _journal_final(self, dropped: list[MirrorOrder], fills: list[Fill]) -> None:
-        """Record the final status of orders a read no longer shows (filled or cancelled while
-        we were not listening), so the journal never keeps them as resting."""
-        filled: dict[str, int] = {}
-        for f in fills:
-            filled[f.order_id] = filled.get(f.order_id, 0) + f.count
-        for mo in dropped:
-            if mo.order_id is None:
-                continue
-            total = mo.filled + mo.remaining
-            done = max(mo.filled, filled.get(mo.order_id, 0))
-            status = OrderStatus.EXECUTED if done >= total else OrderStatus.CANCELED
-            self.journal.record_orders([Order(
-                order_id=mo.order_id, client_order_id=mo.client_order_id, ticker=mo.ticker,
-                side=mo.side, price=mo.price, remaining=0, filled=min(done, total),
-                initial=total, status=status,
-            )])
+        engine_records.journal_final(self.journal, dropped, fills)
 
     def _refresh_markets(self, event: Event) -> None:
         """Take the latest state of this event's markets (status, close time, grid)."""
