@@ -24,6 +24,7 @@ from tsad.core.engine_state import (
     InputsInvalid,
     InputsLoaded,
     Log,
+    MarketsPulled,
     PollStatus,
     PredictionAged,
     ResetGroup,
@@ -172,6 +173,8 @@ _events = st.one_of(
                                OrderRejected("x", code="order_group_triggered"),
                                RateLimited("slow"), ServerError("503")])),
     st.builds(Tick, st.none() | st.sampled_from([T0, CLOSED])),
+    st.builds(MarketsPulled, st.dictionaries(st.sampled_from([A, B]),
+                                             st.sampled_from(["stale", "closed"]))),
     st.builds(EventFetched, st.none() | st.just(NEXT), st.none() | st.just("404")),
 )
 
@@ -367,3 +370,14 @@ def test_an_event_named_in_the_config_is_never_rolled() -> None:
     s.status_pending = True
     assert handle(s, Tick(CLOSED), 1.0) == []
     assert "roll" not in s.pull_reasons
+
+
+def test_a_market_the_decision_pulls_is_logged_once_per_reason_and_on_resuming() -> None:
+    s = state()
+    assert kinds(handle(s, MarketsPulled({A: "no fresh data for 30 s"}), 1.0)) == [
+        "market.pulled"]
+    assert handle(s, MarketsPulled({A: "no fresh data for 30 s"}), 2.0) == []
+    assert kinds(handle(s, MarketsPulled({A: "closed", B: "closed"}), 3.0)) == [
+        "market.pulled", "market.pulled"]
+    assert kinds(handle(s, MarketsPulled({}), 4.0)) == ["market.resumed", "market.resumed"]
+    assert handle(s, MarketsPulled({}), 5.0) == []

@@ -29,6 +29,7 @@ __all__ = [
     "InputsInvalid",
     "InputsLoaded",
     "Log",
+    "MarketsPulled",
     "PollStatus",
     "PredictionAged",
     "ResetGroup",
@@ -139,6 +140,13 @@ class WriteFailed:
 
 
 @dataclass(frozen=True, slots=True)
+class MarketsPulled:
+    """A decision pulled these markets on their own (stale, closed, unusable), with why."""
+
+    pulled: Mapping[str, str]
+
+
+@dataclass(frozen=True, slots=True)
 class EventFetched:
     """A `FetchEvent` finished: the next week's event, or None and why not."""
 
@@ -155,7 +163,8 @@ class Tick:
 
 Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
     | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged \
-    | StatusPolled | WriteAcked | WriteFailed | EventFetched | Tick
+    | StatusPolled | WriteAcked | WriteFailed | EventFetched \
+    | MarketsPulled | Tick
 
 
 # --- commands --------------------------------------------------------------------------

@@ -40,7 +40,9 @@ Rules (what `handle` guarantees):
    inactive code pulls that market alone and reads the event again (`Resync(refresh)`).
 7. The exchange status is polled (`PollStatus`, one at a time) every 30 s, every 2 s
    while trading is paused; its answer sets trading / exchange activity (a failed poll
-   changes nothing), a change is logged.
+   changes nothing), a change is logged. Each market a decision pulls on its own (stale
+   data, closed, unusable strike or value: rule 4 of `tsad.core.engine`) is logged once
+   per reason, and once when it resumes.
 8. Once the event we trade has closed (a tick's wall-clock time past its Sunday close;
    never for an event named in the config), quotes are pulled with reason "roll" and the
    next week's event is fetched (`FetchEvent`, one at a time). When it comes back it
@@ -73,6 +75,7 @@ from tsad.core.engine_messages import (
     InputsInvalid,
     InputsLoaded,
     Log,
+    MarketsPulled,
     PollStatus,
     PredictionAged,
     ResetGroup,
@@ -111,6 +114,7 @@ __all__ = [
     "InputsInvalid",
     "InputsLoaded",
     "Log",
+    "MarketsPulled",
     "PollStatus",
     "PredictionAged",
     "ResetGroup",
@@ -197,6 +201,8 @@ class State:
     # Keys whose last write failed: no new request until the monotonic time given, with the
     # delay doubling per consecutive failure, so a refusing exchange sees no storm.
     cooldown: dict[Key, tuple[float, float]] = field(default_factory=dict)
+    # The markets the last decision pulled on their own, with why (as logged).
+    shown_pulls: dict[str, str] = field(default_factory=dict)
 
 
 def pull(state: State, key: str, reason: str, event: str, *, level: str = "error",
@@ -265,10 +271,22 @@ def handle(state: State, event: object, now: float) -> list[Command]:
         return _write_failed(state, event, now)
     if isinstance(event, EventFetched):
         return _event_fetched(state, event, now)
+    if isinstance(event, MarketsPulled):
+        return _markets_pulled(state, event)
     if isinstance(event, Tick):
         return [*_maybe_reset_group(state, now), *_maybe_poll_status(state, now),
                 *_maybe_roll(state, event.at, now)]
     return []
+
+
+def _markets_pulled(state: State, event: MarketsPulled) -> list[Command]:
+    shown = state.shown_pulls
+    out: list[Command] = [Log("warning", "market.pulled", {"ticker": t, "reason": why})
+                          for t, why in event.pulled.items() if shown.get(t) != why]
+    out += [Log("info", "market.resumed", {"ticker": t})
+            for t in sorted(set(shown) - set(event.pulled))]
+    state.shown_pulls = dict(event.pulled)
+    return out
 
 
 def set_event(state: State, event: MarketEvent, now: float) -> None:

@@ -207,7 +207,6 @@ class Engine:
         self._stop_cancels_done = False
         self._failures = 0
         self._refresh_event = False
-        self._shown_pulls: dict[str, str] = {}
         self.stop_confirmed = False
 
     # --- the core state, under the names the rest of the runner and status read ---------
@@ -890,7 +889,7 @@ class Engine:
             return  # every write would be refused, cancels included: wait for the status poll
         t0 = self.clock.monotonic()
         decision = core.decide(self._inputs())
-        self._note_market_pulls(decision.pulled)
+        self._core(engine_state.MarketsPulled(decision.pulled))
         for viol in decision.violations:
             log.debug("risk.violation", control=viol.control, ticker=viol.ticker,
                       detail=viol.detail)
@@ -912,16 +911,6 @@ class Engine:
                 latency_ms=round(elapsed_ms, 3),
                 **counts,
             )
-
-    def _note_market_pulls(self, pulled: Mapping[str, str]) -> None:
-        """Log each market whose quotes a decision pulled on its own, once per reason."""
-        shown = self._shown_pulls
-        for t, why in pulled.items():
-            if shown.get(t) != why:
-                log.warning("market.pulled", ticker=t, reason=why)
-        for t in set(shown) - set(pulled):
-            log.info("market.resumed", ticker=t)
-        self._shown_pulls = dict(pulled)
 
     def _dispatch(self, plan: reconcile.Plan, desired: list[quoting.Quote]) -> dict[str, int]:
         counts = {"cancels": 0, "amends": 0, "decreases": 0, "creates": 0}
