@@ -5,8 +5,11 @@ is the handling of book and feed events, of the order-group backstop, of what a 
 reads (the halt file, the forecaster's files and their age), of the exchange status and
 of failed writes (cooldown, pause, per-market refusals) and the weekly roll, in
 `tsad.core.engine_state.handle`, which returns commands this module executes; this
-module keeps the other inputs current from events, does the I/O they need, and posts every
-outcome back as an event. Rules (what the runner guarantees, h11-style):
+module keeps the other inputs current from events (valuation, fills, our orders and
+reads back, reload, stop), does the I/O they need, and posts every outcome back as an
+event. Its I/O pieces: `engine_tasks` (the spawned exchange requests), `engine_reads`
+(what a tick reads from disk), `engine_records` (the journal's records of our orders and
+fills). Rules (what the runner guarantees, h11-style):
 
 1. Everything that can change what we want on the exchange arrives as an event on one
    queue: feed frames, REST results, timer ticks (which also watch the forecaster's
