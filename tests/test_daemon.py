@@ -338,6 +338,10 @@ async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_fact
             except BlockingIOError:
                 return
 
+    # Read as the datagrams arrive: a unix datagram socket queues only a few (max_dgram_qlen)
+    # and the daemon's sends are non-blocking, so a reader that waits would lose the last ones.
+    loop = asyncio.get_running_loop()
+    loop.add_reader(sock.fileno(), drain)
     d = DaemonProcess(write_config(workdir, sim, key_id, key_file))
     os.environ["NOTIFY_SOCKET"] = str(sock_path)
     os.environ["WATCHDOG_USEC"] = "1000000"
@@ -355,6 +359,7 @@ async def test_sd_notify_lifecycle(workdir, sim, key_id, key_file, tmp_path_fact
         assert await d.wait_exit() == 0
     finally:
         await d.kill()
+        loop.remove_reader(sock.fileno())
         drain()
         sock.close()
     text = "\n".join(messages)
