@@ -9,7 +9,8 @@ module keeps the other inputs current from events (valuation, fills, our orders 
 reads back, reload, stop), does the I/O they need, and posts every outcome back as an
 event. Its I/O pieces: `engine_tasks` (the spawned exchange requests), `engine_reads`
 (what a tick reads from disk), `engine_records` (the journal's records of our orders and
-fills). Rules (what the runner guarantees, h11-style):
+fills), `engine_writes` (the write path: a plan's journaled writes and their outcomes),
+`engine_stop` (the stop sequence). Rules (what the runner guarantees, h11-style):
 
 1. Everything that can change what we want on the exchange arrives as an event on one
    queue: feed frames, REST results, timer ticks (which also watch the forecaster's
@@ -29,6 +30,7 @@ fills). Rules (what the runner guarantees, h11-style):
 5. Every write is journaled as an intent *before* it is sent and its outcome right after.
    ``client_order_id`` is deterministic (prefix, market, side, journaled generation), so a
    retry after a timeout reuses the same id and the exchange refuses a duplicate.
+   (`engine_writes`.)
 6. An outcome we cannot know (timeout, any unexpected failure) is resolved by reading our
    orders back (REST resync), never by assuming "not placed". Fills a read recovers count
    in the position; orders it no longer shows are journaled with their final status.
@@ -42,16 +44,15 @@ fills). Rules (what the runner guarantees, h11-style):
    per-market refusal pulls and write cooldowns (its rule 6).
 8. A reload whose changed keys need a restart is refused whole. A stop waits for writes in
    flight, sweeps the series (`sweep.cancel_ours`), cancels any create that lands after,
-   and sets ``stop_confirmed``.
+   and sets ``stop_confirmed`` (`engine_stop`).
 9. Bursts coalesce: all events already queued are applied before one decision.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sqlite3
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -69,27 +70,29 @@ from tsad.core.orders import (
     BookSide,
     Fill,
     MirrorOrder,
-    MirrorState,
     Order,
     OrderStatus,
     Position,
-    WriteAck,
 )
 from tsad.errors import (
-    AmbiguousOutcome,
     FatalError,
     HookError,
     InputError,
-    NotFound,
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
-from tsad.runtime import engine_reads, engine_records, engine_tasks, inputs, sweep
+from tsad.runtime import (
+    engine_reads,
+    engine_records,
+    engine_stop,
+    engine_tasks,
+    engine_writes,
+    inputs,
+)
 from tsad.runtime.config import Config, config_diff, restart_required
 from tsad.runtime.engine_events import (
     EngineStats,
     GroupReset,
-    Intent,
     OrderGroupControl,
     ReloadRequested,
     ResyncDone,
@@ -99,7 +102,7 @@ from tsad.runtime.engine_events import (
     Tick,
     WriteDone,
 )
-from tsad.runtime.journal import Decision, Journal, JournalError
+from tsad.runtime.journal import Journal, JournalError
 from tsad.runtime.ledger import Ledger, yes_value
 
 
@@ -123,11 +126,6 @@ _FILL_LOOKBACK = 300
 
 # How long startup waits for every book's first snapshot before quoting the fresh ones.
 _STARTUP_BOOK_WAIT = 10.0
-
-# The stop's cancel-all sweep gives up (unconfirmed) after this many seconds.
-_STOP_SWEEP_SECONDS = 20.0
-
-_WRITE_KINDS = frozenset({"create", "amend", "decrease", "cancel"})
 
 # Unexpected exceptions in a row (handlers, cycles) before the engine gives up (FatalError).
 _MAX_FAILURES = 20
@@ -534,7 +532,7 @@ class Engine:
             if not self.ready.is_set() and not self.stopping:
                 self._maybe_ready()
             if self.stopping:
-                await self._finish_stop_if_done()
+                await engine_stop.finish_if_done(self)
                 continue
             if self._dirty and self.ready.is_set():
                 self._guarded("cycle", self._cycle)
@@ -704,78 +702,6 @@ class Engine:
         if self._reload_cb:
             self._reload_cb(new, True)
 
-    def _on_stop(self, ev: StopRequested) -> None:
-        if self.stopping:
-            return
-        log.info("engine.stopping", reason=ev.reason)
-        self.stopping = True
-        self._mark(force=True)
-        if self.config.risk.cancel_on_exit:
-            self._spawn(self._cancel_everything(), "cancel_on_exit")
-        else:
-            self.stop_confirmed = True  # nothing was to be cancelled
-            self._stop_cancels_done = True
-
-    def _on_write_done(self, ev: WriteDone) -> None:
-        self._apply_write_done(ev)
-        if self.mirror.settling():  # an order ended with fills we have not heard of
-            self._request_resync()
-
-    def _apply_write_done(self, ev: WriteDone) -> None:
-        """Journal the outcome and tell the mirror; the rules on failures (cooldown, which
-        refusals pause or pull a market) are the core's (rule 6 of its module)."""
-        it = ev.intent
-        if ev.error is None and ev.ack is not None:
-            self._core(engine_state.WriteAcked(it.ticker, it.side))
-            self.journal.record_result(it.intent_id, "ok", order_id=ev.ack.order_id)
-            self._apply_ack(it, ev.ack)
-            return
-        err = ev.error
-        assert err is not None
-        kind = type(err).__name__
-        self.stats.errors[kind] = self.stats.errors.get(kind, 0) + 1
-        outcome = "ambiguous" if isinstance(err, AmbiguousOutcome) else "error"
-        self.journal.record_result(it.intent_id, outcome, order_id=it.order_id,
-                                   detail=f"{kind}: {err}")
-        # The mirror forgets a refused create, keeps an ambiguous one pending until a read
-        # resolves it, and forgets an order a 404 says is gone.
-        before = self.mirror.get(it.order_id) if it.order_id else None
-        if it.kind == "create":
-            self.mirror.on_error(err, client_order_id=it.client_order_id)
-        else:
-            self.mirror.on_error(err, order_id=it.order_id)
-        if isinstance(err, NotFound) and it.order_id:
-            self._journal_order(before, it.order_id, OrderStatus.CANCELED)
-        self._core(engine_state.WriteFailed(kind=it.kind, ticker=it.ticker, side=it.side,
-                                            order_id=it.order_id, error=err,
-                                            at=self.clock.now()))
-
-    def _apply_ack(self, it: Intent, ack: WriteAck) -> None:
-        now_ms = self._now_ms()
-        if it.kind == "create":
-            self.mirror.on_ack(ack, now_ms)
-            self._journal_order(None, ack.order_id, OrderStatus.EXECUTED)
-            log.info("order.created", ticker=it.ticker, side=it.side.value, price=it.price,
-                     count=it.count, client_order_id=it.client_order_id)
-            return
-        assert it.order_id is not None
-        before = self.mirror.get(it.order_id)
-        if it.kind == "cancel":
-            self.mirror.on_cancelled(it.order_id, reduced_by=ack.reduced_by)
-            self._journal_order(before, it.order_id, OrderStatus.CANCELED)
-            log.info("order.cancelled", ticker=it.ticker, side=it.side.value)
-            return
-        # Amend: the request's count is the new total (the ack's fill_count is only what
-        # the amend itself filled). Decrease: the ack's remaining_count is what rests now.
-        price = it.price if it.price is not None else (before.price if before else 0)
-        total = it.count if it.kind == "amend" else None
-        self.mirror.on_amended(it.order_id, price=price, ack=ack, total=total)
-        after = self.mirror.get(ack.order_id)
-        remaining = after.remaining if after is not None else 0
-        self._journal_order(before, ack.order_id, OrderStatus.EXECUTED)
-        log.info("order.amended" if it.kind == "amend" else "order.decreased",
-                 ticker=it.ticker, side=it.side.value, price=price, count=remaining)
-
     def _on_resync_done(self, ev: ResyncDone) -> None:
         self._resync_pending = False
         if ev.error is not None or ev.orders is None:
@@ -840,6 +766,12 @@ class Engine:
                 self._on_event_change(list(self.markets))
         self._revalue()
 
+    def _on_stop(self, ev: StopRequested) -> None:
+        engine_stop.on_stop(self, ev)
+
+    def _on_write_done(self, ev: WriteDone) -> None:
+        engine_writes.on_write_done(self, ev)
+
     def _on_status_checked(self, ev: StatusChecked) -> None:
         self._core(engine_state.StatusPolled(ev.trading_active, ev.exchange_active))
 
@@ -898,7 +830,7 @@ class Engine:
                       detail=viol.detail)
         desired = list(decision.quotes)
         self.stats.cycles += 1
-        counts = self._dispatch(decision.plan, desired)
+        counts = engine_writes.dispatch(self, decision.plan, desired)
         elapsed = self.clock.monotonic() - t0
         elapsed_ms = elapsed * 1000
         if self._on_reconcile is not None:
@@ -914,90 +846,6 @@ class Engine:
                 latency_ms=round(elapsed_ms, 3),
                 **counts,
             )
-
-    def _dispatch(self, plan: reconcile.Plan, desired: list[quoting.Quote]) -> dict[str, int]:
-        counts = {"cancels": 0, "amends": 0, "decreases": 0, "creates": 0}
-        if not (plan.cancels or plan.amends or plan.decreases or plan.creates):
-            return counts
-        cfg = self.config
-        decisions = [
-            Decision(ticker=q.ticker, side=q.side, true_value=q.true_value, price=q.price,
-                     count=q.count)
-            for q in desired
-        ]
-        cycle = self.stats.cycles
-        self.journal.record_decisions(
-            cycle, decisions, config_version=cfg.version,
-            prediction_version=self.state.prediction_version,
-        )
-        now_ms = self._now_ms()
-        for c in plan.cancels:
-            mo = self.mirror.get(c.order_id)
-            if mo is None or mo.state is not MirrorState.RESTING:
-                continue
-            it = self._intent("cancel", mo.ticker, mo.side, order_id=c.order_id,
-                              client_order_id=mo.client_order_id)
-            self.mirror.on_cancel_sent(c.order_id)
-            self._send(it, self.exchange.cancel_order(c.order_id))
-            counts["cancels"] += 1
-        for a in plan.amends:
-            mo = self.mirror.get(a.order_id)
-            if mo is None or mo.state is not MirrorState.RESTING:
-                continue
-            total = mo.filled + a.remaining  # V2 amend's count: filled + new remaining
-            it = self._intent("amend", mo.ticker, mo.side, order_id=a.order_id,
-                              client_order_id=mo.client_order_id, price=a.price, count=total,
-                              filled=mo.filled)
-            self.mirror.on_amend_sent(a.order_id, total=total)
-            self._send(it, self.exchange.amend_order(
-                a.order_id, ticker=mo.ticker, side=mo.side.value, price=a.price, count=total,
-                client_order_id=mo.client_order_id))
-            counts["amends"] += 1
-        for d in plan.decreases:
-            mo = self.mirror.get(d.order_id)
-            if mo is None or mo.state is not MirrorState.RESTING:
-                continue
-            it = self._intent("decrease", mo.ticker, mo.side, order_id=d.order_id,
-                              client_order_id=mo.client_order_id, price=mo.price,
-                              count=d.reduce_to, filled=mo.filled)
-            self.mirror.on_amend_sent(d.order_id)
-            self._send(it, self.exchange.decrease_order(d.order_id, reduce_to=d.reduce_to))
-            counts["decreases"] += 1
-        busy = self.mirror.in_flight_keys()
-        for req in plan.creates:
-            if (req.ticker, req.side) in busy:
-                continue
-            gen = self.journal.next_generation(req.ticker, req.side.value)
-            coid = reconcile.client_order_id(
-                cfg.exchange.client_order_prefix, self.event.event_ticker if self.event else "",
-                req.ticker, req.side, gen,
-            )
-            request = replace(
-                req, client_order_id=coid, post_only=cfg.quoting.post_only,
-                self_trade_prevention_type=cfg.quoting.self_trade_prevention,
-            )
-            it = self._intent("create", req.ticker, req.side, client_order_id=coid,
-                              price=req.price, count=req.count)
-            self.mirror.on_create_sent(request, now_ms)
-            self._send(it, self.exchange.create_order(request))
-            counts["creates"] += 1
-        for k, n in counts.items():
-            if n:
-                self.stats.writes[k] = self.stats.writes.get(k, 0) + n
-        return counts
-
-    def _intent(self, kind: str, ticker: str, side: BookSide, **kw: Any) -> Intent:
-        intent_id = self.journal.record_intent(
-            kind, ticker=ticker, side=side, client_order_id=kw.get("client_order_id"),
-            order_id=kw.get("order_id"), price=kw.get("price"), count=kw.get("count"),
-            config_version=self.config.version,
-            prediction_version=self.state.prediction_version, cycle=self.stats.cycles,
-        )
-        return Intent(intent_id=intent_id, kind=kind, ticker=ticker, side=side, **kw)
-
-    def _send(self, it: Intent, call: Coroutine[Any, Any, WriteAck]) -> None:
-        """Run one write concurrently; its outcome comes back on the queue as `WriteDone`."""
-        self._post(lambda: engine_tasks.write(self.clock, it, call), f"{it.kind}:{it.ticker}")
 
     def _post(self, task: Callable[[], Awaitable[object]], name: str) -> None:
         """Run one I/O task (`tsad.runtime.engine_tasks`) and post its outcome event (the
@@ -1048,74 +896,6 @@ class Engine:
     def _fetch_event(self, event_ticker: str) -> None:
         """Read the next week's event; the outcome comes back as `RolledOver`."""
         self._post(lambda: engine_tasks.fetch_event(self.exchange, event_ticker), "roll")
-
-    # --- stop ----------------------------------------------------------------------------
-
-    def _writes_in_flight(self) -> bool:
-        return any(t.get_name().split(":", 1)[0] in _WRITE_KINDS for t in self._tasks)
-
-    async def _cancel_everything(self) -> None:
-        """Cancel every resting order of ours on every open event of the series, confirmed
-        by reading back (`sweep.cancel_ours`); sets ``stop_confirmed``."""
-        try:
-            # Let writes already sent land first, so no create slips in after the sweep
-            # (one that still does is cancelled when its ack comes back).
-            deadline = self.clock.monotonic() + 10.0
-            while self._writes_in_flight() and self.clock.monotonic() < deadline:  # noqa: ASYNC110 (bounded poll of engine state)
-                await asyncio.sleep(0.02)
-            result = await sweep.cancel_ours(
-                self.exchange, prefix=self.config.exchange.client_order_prefix,
-                series=self._series(), deadline_s=_STOP_SWEEP_SECONDS,
-            )
-            self.stats.writes["cancels"] = self.stats.writes.get("cancels", 0) + result.cancelled
-            self.stop_confirmed = result.confirmed
-            if result.confirmed:  # the exchange shows nothing of ours resting
-                for mo in self.mirror.live():
-                    if mo.order_id is not None:
-                        self.mirror.on_cancelled(mo.order_id)
-            else:
-                log.error("shutdown.cancel_unconfirmed", remaining=result.remaining,
-                          error=result.error)
-        except Exception as exc:  # the stop must finish whatever happens
-            self.stop_confirmed = False
-            log.error("shutdown.cancel_failed", error=f"{type(exc).__name__}: {exc}")
-        finally:
-            self._stop_cancels_done = True
-            await self.queue.put(Tick())
-
-    async def _finish_stop_if_done(self) -> None:
-        if not self._stop_cancels_done:
-            return
-        for t in list(self._tasks):
-            if t.get_name() in ("resync", "status", "roll", "group_reset"):
-                t.cancel()
-        if self._tasks:
-            with contextlib.suppress(Exception):
-                await asyncio.wait(self._tasks, timeout=5.0)
-        # Writes that finished meanwhile: journal them; a create that landed after the
-        # sweep is cancelled now, so the stop leaves nothing of ours resting.
-        late: list[str] = []
-        while True:
-            try:
-                ev = self.queue.get_nowait()
-            except asyncio.QueueEmpty:
-                break
-            if isinstance(ev, WriteDone):
-                self._handle(ev)
-                if ev.intent.kind == "create" and ev.error is None and ev.ack is not None:
-                    late.append(ev.ack.order_id)
-        if late and self.config.risk.cancel_on_exit:
-            for order_id in late:
-                try:
-                    await self.exchange.cancel_order(order_id)
-                    log.warning("shutdown.late_create_cancelled", order_id=order_id)
-                except NotFound:
-                    pass
-                except Exception as exc:
-                    self.stop_confirmed = False
-                    log.error("shutdown.cancel_failed", order_id=order_id,
-                              error=f"{type(exc).__name__}: {exc}")
-        self.stopped.set()
 
     # --- reporting -----------------------------------------------------------------------
 
