@@ -5,6 +5,7 @@ exchange status, write failures and the weekly roll, without sockets or a clock.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from fractions import Fraction
 
 import pytest
 from hypothesis import given, strategies as st
@@ -33,11 +34,14 @@ from tsad.core.engine_state import (
     State,
     StatusPolled,
     Tick,
+    Unvalued,
+    ValuationFailed,
+    Valued,
     WriteAcked,
     WriteFailed,
     handle,
 )
-from tsad.core.market import Event, Market, StrikeType
+from tsad.core.market import Event, Market, Outcome, StrikeType, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.model import ErrorHistory
 from tsad.core.orders import BookSide
@@ -381,3 +385,47 @@ def test_a_market_the_decision_pulls_is_logged_once_per_reason_and_on_resuming()
         "market.pulled", "market.pulled"]
     assert kinds(handle(s, MarketsPulled({}), 4.0)) == ["market.resumed", "market.resumed"]
     assert handle(s, MarketsPulled({}), 5.0) == []
+
+
+VALUES = {A: Valuation(ticker=A, outcome=Outcome.YES, true_value=Fraction(3, 5))}
+
+
+@pytest.mark.parametrize(("failure", "key", "logged"), [
+    (ValuationFailed("prediction", "no prediction for 2026-08-09"), "prediction",
+     "prediction.missing"),
+    (ValuationFailed("hook", "hook boom raised", 2.4), "hook", "hook.failed"),
+    (ValuationFailed("valuation", "ValueError: nan", 2.4), "valuation", "valuation.failed"),
+])
+def test_a_valuation_failure_pulls_once_per_reason_and_a_good_one_resumes(
+        failure: ValuationFailed, key: str, logged: str) -> None:
+    s = state()
+    assert kinds(handle(s, Valued(VALUES, 2.4), 1.0)) == []
+    assert s.valuations == VALUES and s.prediction == 2.4 and s.dirty
+    s.dirty = False
+    assert kinds(handle(s, failure, 2.0)) == [logged]
+    assert s.pull_reasons == {key: failure.reason} and s.valuations == {} and s.dirty
+    assert handle(s, failure, 3.0) == [], "logged once, not per tick"
+    out = handle(s, ValuationFailed(failure.kind, "another reason", failure.prediction), 4.0)
+    assert kinds(out) == [logged], "a new reason is logged"
+    assert kinds(handle(s, Valued(VALUES, 2.5), 5.0)) == ["quotes.resumed"]
+    assert s.pull_reasons == {} and s.valuations == VALUES and s.prediction == 2.5
+
+
+def test_a_hook_failure_after_a_missing_prediction_swaps_the_pull() -> None:
+    s = state()
+    handle(s, ValuationFailed("prediction", "none for this week"), 1.0)
+    out = handle(s, ValuationFailed("hook", "hook raised", 2.4), 2.0)
+    assert kinds(out) == ["quotes.resumed", "hook.failed"]
+    assert s.pull_reasons == {"hook": "hook raised"} and s.prediction == 2.4
+
+
+def test_nothing_to_value_clears_the_values_and_touches_no_pull() -> None:
+    s = state()
+    handle(s, Valued(VALUES, 2.4), 1.0)
+    handle(s, ValuationFailed("hook", "hook raised", 2.4), 2.0)
+    handle(s, Valued(VALUES, 2.4), 3.0)
+    s.dirty = False
+    assert handle(s, Unvalued(), 4.0) == []
+    assert s.valuations == {} and s.dirty and s.pull_reasons == {}
+    s.dirty = False
+    assert handle(s, Unvalued(), 5.0) == [] and not s.dirty, "no change, no decision due"

@@ -9,7 +9,7 @@ from datetime import date, datetime
 from typing import Any
 
 from tsad.core.book import BookResynced, BookStale, BookUpdated
-from tsad.core.market import Event as MarketEvent
+from tsad.core.market import Event as MarketEvent, Valuation
 from tsad.core.model import ErrorHistory
 from tsad.core.orders import BookSide
 from tsad.errors import ExchangeError
@@ -37,6 +37,9 @@ __all__ = [
     "Revalue",
     "StatusPolled",
     "Tick",
+    "Unvalued",
+    "ValuationFailed",
+    "Valued",
     "WriteAcked",
     "WriteFailed",
 ]
@@ -161,10 +164,34 @@ class Tick:
     at: datetime | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Valued:
+    """The runner valued the week's markets (`tsad.core.midweek`) with this prediction."""
+
+    valuations: Mapping[str, Valuation]
+    prediction: float
+
+
+@dataclass(frozen=True, slots=True)
+class ValuationFailed:
+    """The markets could not be valued: ``kind`` is "prediction" (none for this week),
+    "hook" (a hook raised) or "valuation" (the arithmetic failed); ``prediction`` is
+    this week's when it was found."""
+
+    kind: str
+    reason: str
+    prediction: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Unvalued:
+    """Nothing to value yet (no event, or no error history loaded)."""
+
+
 Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
     | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged \
     | StatusPolled | WriteAcked | WriteFailed | EventFetched \
-    | MarketsPulled | Tick
+    | MarketsPulled | Tick | Valued | ValuationFailed | Unvalued
 
 
 # --- commands --------------------------------------------------------------------------

@@ -6,8 +6,9 @@ are `tsad.core.engine_messages` (re-exported here). The runner
 (`tsad.runtime.engine`) feeds it every event, executes the commands it returns, and posts
 each command's outcome back as an event. The families moved here so far: book and feed
 events, the order-group backstop, the halt file and forecaster inputs the runner reads
-on each tick, the exchange status and pause, the rules on failed writes, and the weekly
-roll; the rest still lives in the runner (see its rules).
+on each tick, the exchange status and pause, the rules on failed writes, the weekly
+roll, and the pulls a valuation sets and lifts; the rest still lives in the runner (see
+its rules).
 
 Rules (what `handle` guarantees):
 
@@ -50,6 +51,12 @@ Rules (what `handle` guarantees):
    values cleared; the mirror is kept, so last week's orders are still cancelled), the
    pull lifts, and the markets are valued again, announced and read back. A fetch that
    failed (not listed yet) is retried after 5 s, doubling up to 300 s.
+9. The runner values the markets (`tsad.core.midweek`) and posts the outcome: `Valued`
+   keeps the values and this week's prediction and lifts the "prediction", "hook" and
+   "valuation" pulls; `ValuationFailed` forgets the values and pulls its kind (no
+   prediction for the week, a hook raised, the arithmetic failed), logged once per new
+   reason; `Unvalued` (no event or history yet) forgets the values and touches no pull.
+   A change of values sets ``state.dirty``.
 """
 
 from __future__ import annotations
@@ -83,6 +90,9 @@ from tsad.core.engine_messages import (
     Revalue,
     StatusPolled,
     Tick,
+    Unvalued,
+    ValuationFailed,
+    Valued,
     WriteAcked,
     WriteFailed,
 )
@@ -123,6 +133,9 @@ __all__ = [
     "State",
     "StatusPolled",
     "Tick",
+    "Unvalued",
+    "ValuationFailed",
+    "Valued",
     "WriteAcked",
     "WriteFailed",
     "handle",
@@ -273,6 +286,8 @@ def handle(state: State, event: object, now: float) -> list[Command]:
         return _event_fetched(state, event, now)
     if isinstance(event, MarketsPulled):
         return _markets_pulled(state, event)
+    if isinstance(event, Valued | ValuationFailed | Unvalued):
+        return _valued(state, event)
     if isinstance(event, Tick):
         return [*_maybe_reset_group(state, now), *_maybe_poll_status(state, now),
                 *_maybe_roll(state, event.at, now)]
@@ -443,6 +458,28 @@ def _inputs_loaded(state: State, event: InputsLoaded) -> list[Command]:
             Log("info", "inputs.loaded", {"prediction_version": event.version,
                                           "history_rows": event.history.n,
                                           "actual_days": len(event.actuals)})]
+
+
+# What each kind of valuation failure logs when it pulls quotes.
+_VALUATION_EVENTS = {"prediction": "prediction.missing", "hook": "hook.failed",
+                     "valuation": "valuation.failed"}
+
+
+def _valued(state: State, event: Valued | ValuationFailed | Unvalued) -> list[Command]:
+    values = dict(event.valuations) if isinstance(event, Valued) else {}
+    if values != state.valuations:
+        state.valuations = values
+        state.dirty = True
+    if isinstance(event, Unvalued):
+        return []
+    if isinstance(event, ValuationFailed) and event.kind == "prediction":
+        return pull(state, "prediction", event.reason, _VALUATION_EVENTS["prediction"])
+    out = unpull(state, "prediction")
+    state.prediction = event.prediction
+    if isinstance(event, ValuationFailed):
+        return [*out, *pull(state, event.kind, event.reason,
+                            _VALUATION_EVENTS.get(event.kind, "valuation.failed"))]
+    return [*out, *unpull(state, "hook"), *unpull(state, "valuation")]
 
 
 def _prediction_aged(state: State, event: PredictionAged) -> list[Command]:

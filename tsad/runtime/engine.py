@@ -3,7 +3,8 @@
 The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`), and so
 is the handling of book and feed events, of the order-group backstop, of what a tick
 reads (the halt file, the forecaster's files and their age), of the exchange status and
-of failed writes (cooldown, pause, per-market refusals) and the weekly roll, in
+of failed writes (cooldown, pause, per-market refusals), the weekly roll and the pulls
+a valuation sets, in
 `tsad.core.engine_state.handle`, which returns commands this module executes; this
 module keeps the other inputs current from events (valuation, fills, our orders and
 reads back, reload, stop), does the I/O they need, and posts every outcome back as an
@@ -41,7 +42,8 @@ fills), `engine_writes` (the write path: a plan's journaled writes and their out
    managed too (cancelled), and their fills journaled. A triggered order group pulls
    everywhere for a cool-off, then the group is reset (rule 4 of `tsad.core.engine_state`);
    halt and input pulls are set and lifted there too (its rule 5), and so are the
-   per-market refusal pulls and write cooldowns (its rule 6).
+   per-market refusal pulls and write cooldowns (its rule 6) and the prediction, hook
+   and valuation pulls (its rule 9: the runner only computes the values and posts them).
 8. A reload whose changed keys need a restart is refused whole. A stop waits for writes in
    flight, sweeps the series (`sweep.cancel_ours`), cancels any create that lands after,
    and sets ``stop_confirmed`` (`engine_stop`).
@@ -221,10 +223,6 @@ class Engine:
     def valuations(self) -> dict[str, Valuation]:
         """Each market's true value (empty while it cannot be valued)."""
         return self.state.valuations
-
-    @valuations.setter
-    def valuations(self, value: dict[str, Valuation]) -> None:
-        self.state.valuations = value
 
     @property
     def markets(self) -> dict[str, Market]:
@@ -468,10 +466,13 @@ class Engine:
         self._core(engine_reads.read_inputs(self.config.model))
 
     def _revalue(self) -> None:
-        """Recompute every market's true value through the configured hooks."""
+        """Value every market through the configured hooks and post the outcome to the core
+        (which sets or lifts the prediction, hook and valuation pulls)."""
+        self._core(self._valuation())
+
+    def _valuation(self) -> engine_state.Event:
         if self.event is None or self.state.history is None:
-            self.valuations = {}
-            return
+            return engine_state.Unvalued()
         sunday = tickers.parse_event_ticker(self.event.event_ticker).sunday
         try:
             p = inputs.prediction_for(
@@ -479,11 +480,7 @@ class Engine:
                 engine_reads.required(self.config.model.prediction_path, "prediction_path"),
             )
         except InputError as exc:
-            self.valuations = {}
-            self._pull("prediction", str(exc), "prediction.missing")
-            return
-        self._unpull("prediction")
-        self.state.prediction = p
+            return engine_state.ValuationFailed("prediction", str(exc))
         # A market whose strike is not a finite number cannot be valued: it is left out
         # (and pulled by the decision, rule 4 of tsad.core.engine); the others are valued.
         usable = [m for m in self.markets.values() if core.market_problem(m) is None]
@@ -494,25 +491,10 @@ class Engine:
                 hooks=self._hooks,
             )
         except HookError as exc:
-            self.valuations = {}
-            self._pull("hook", str(exc), "hook.failed")
-            return
+            return engine_state.ValuationFailed("hook", str(exc), p)
         except (ArithmeticError, ValueError) as exc:
-            self.valuations = {}
-            self._pull("valuation", f"{type(exc).__name__}: {exc}", "valuation.failed")
-            return
-        self._unpull("hook")
-        self._unpull("valuation")
-        self.valuations = {v.ticker: v for v in vals}
-
-    def _pull(
-        self, key: str, reason: str, event: str, *, level: str = "error", **fields: Any
-    ) -> None:
-        """Pull quotes for ``key``; log it once per new reason, not on every re-check."""
-        self._execute(engine_state.pull(self.state, key, reason, event, level=level, **fields))
-
-    def _unpull(self, key: str) -> None:
-        self._execute(engine_state.unpull(self.state, key))
+            return engine_state.ValuationFailed("valuation", f"{type(exc).__name__}: {exc}", p)
+        return engine_state.Valued({v.ticker: v for v in vals}, p)
 
     # --- the loop ----------------------------------------------------------------------
 
