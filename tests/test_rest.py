@@ -590,3 +590,16 @@ async def test_no_secret_in_any_log_line(sim, rsa_key, key_id):
     assert logs
     for secret in (key_id, "KALSHI-ACCESS", "signature", "PRIVATE KEY"):
         assert secret.lower() not in text.lower()
+
+
+async def test_fee_schedule_is_read_from_the_series(client):
+    """The series' fee_type and fee_multiplier come back as an exact schedule."""
+    from fractions import Fraction
+
+    from tsad.core.fees import FeeType
+
+    schedule = await client.get_fee_schedule("KXTSAW")
+    assert schedule.fee_type is FeeType.QUADRATIC and schedule.multiplier == Fraction(1)
+    # 10 contracts at $0.50: the taker pays 0.07 × 10 × 0.5 × 0.5 = $0.175, rounded up to $0.0001.
+    assert schedule.trade_fee(1000, 5000, is_taker=True) == 175_000  # money units: $0.000001
+    assert schedule.trade_fee(1000, 5000, is_taker=False) == 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from tsad.core.fees import FeeSchedule
 from tsad.core.market import Event, Market
 from tsad.core.orders import Balance, Fill, Order, OrderRequest, Position, WriteAck
 from tsad.errors import ExchangeError
@@ -64,6 +65,10 @@ class Exchange(Protocol):
 
     async def get_exchange_status(self) -> ExchangeStatus:
         """Return whether the exchange and trading are active."""
+        ...
+
+    async def get_fee_schedule(self, series_ticker: str) -> FeeSchedule:
+        """Return the series' fee schedule (``GET /series/{t}``: fee_type, fee_multiplier)."""
         ...
 
     async def get_event(self, event_ticker: str) -> Event:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Final, Unpack
 import structlog
 
 from tsad.core.exchange import Exchange, ExchangeStatus, MarketSettlement, OrderbookLevels
+from tsad.core.fees import FeeSchedule, fee_schedule
 from tsad.core.market import Event, Market
 from tsad.core.orders import (
     Balance,
@@ -122,6 +123,14 @@ class KalshiClient(ApiSession):
     async def get_series(self, series_ticker: str) -> wire.Series:
         """Return one series (``GET /series/{series_ticker}``)."""
         return wire.decode_series(await self._call("GET", f"/series/{series_ticker}"))
+
+    async def get_fee_schedule(self, series_ticker: str) -> FeeSchedule:
+        """Return the series' fee schedule, read exactly from ``GET /series/{t}``."""
+        series = await self.get_series(series_ticker)
+        try:
+            return fee_schedule(series.fee_type or None, series.fee_multiplier)
+        except ValueError as exc:  # an unknown fee_type: the codec's boundary, not a crash
+            raise ProtocolError(f"series {series_ticker}: {exc}") from exc
 
     async def get_event(self, event_ticker: str) -> Event:
         """Return the event with its markets sorted by strike (``with_nested_markets=true``)."""

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import structlog
 
 from tsad.core.exchange import Exchange, ExchangeStatus, MarketSettlement, OrderbookLevels
+from tsad.core.fees import FeeSchedule
 from tsad.core.market import Event, Market
 from tsad.core.money import format_count, format_price
 from tsad.core.orders import Balance, Fill, Order, OrderRequest, Position, WriteAck
@@ -36,6 +37,10 @@ class ShadowExchange:
     async def get_exchange_status(self) -> ExchangeStatus:
         """Pass through."""
         return await self._inner.get_exchange_status()
+
+    async def get_fee_schedule(self, series_ticker: str) -> FeeSchedule:
+        """Pass the read through."""
+        return await self._inner.get_fee_schedule(series_ticker)
 
     async def get_event(self, event_ticker: str) -> Event:
         """Pass through."""
