@@ -364,3 +364,14 @@ def test_state_paths_go_under_state_directory(tmp_path: Path):
     assert cfg.exchange.private_key_path == tmp_path / "k.pem"
     plain = load_config(write(tmp_path, ""), environ={})
     assert plain.journal.path == tmp_path / "state" / "paper" / "journal.sqlite3"
+
+
+def test_take_is_refused_until_the_daemon_sends_takes(tmp_path):
+    """quoting.take = true names the key and its line instead of silently doing nothing."""
+    from tsad.errors import ConfigError
+    from tsad.runtime.config import load_config
+
+    cfg = tmp_path / "config.toml"
+    cfg.write_text('[quoting]\npolicy = "edge"\ntake = true\n')
+    with pytest.raises(ConfigError, match=r"config.toml:3: quoting.take: .*not sent"):
+        load_config(cfg)

@@ -468,6 +468,11 @@ def _check(p: _Parser, s: dict[str, dict[str, object]]) -> None:
         key_path = exchange.get("private_key_path")
         if isinstance(key_path, Path) and not key_path.is_file():
             p.error("exchange.private_key_path", f"no such file: {key_path}")
+    if quoting.get("take") is True:
+        # The rule exists (quoting.desired_takes) but the daemon does not send takes yet:
+        # refuse rather than accept a setting that would silently do nothing.
+        p.error("quoting.take", "immediate-or-cancel taking is not sent by this version "
+                "of the daemon; leave it false")
     margin = quoting.get("margin")
     if isinstance(margin, Fraction) and not 0 < margin <= 1:
         p.error("quoting.margin", f"must be in (0, 1], got {float(margin)}")
