@@ -4,6 +4,7 @@ exchange status, write failures and the weekly roll, without sockets or a clock.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 
@@ -19,6 +20,7 @@ from tsad.core.engine_state import (
     FeedDown,
     FeedUp,
     FetchEvent,
+    FillApplied,
     GroupResetDone,
     GroupTriggered,
     HaltChanged,
@@ -30,6 +32,9 @@ from tsad.core.engine_state import (
     PredictionAged,
     ResetGroup,
     Resync,
+    ResyncFailed,
+    ResyncRead,
+    ResyncWanted,
     Revalue,
     State,
     StatusPolled,
@@ -44,7 +49,7 @@ from tsad.core.engine_state import (
 from tsad.core.market import Event, Market, Outcome, StrikeType, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.model import ErrorHistory
-from tsad.core.orders import BookSide
+from tsad.core.orders import BookSide, Position
 from tsad.errors import (
     AmbiguousOutcome,
     Conflict,
@@ -127,8 +132,9 @@ def test_a_triggered_group_pulls_cools_off_then_resets() -> None:
     assert isinstance(log, Log) and log.level == "error"
     assert log.fields["reason"] == "order group triggered"
     assert s.pull_reasons[GROUP_PULL] == "order group triggered"
-    # A create refused with the group's code while already pulled: no new line, same clock.
-    assert kinds(handle(s, GroupTriggered("create refused"), 110.0)) == ["Resync"]
+    # A create refused with the group's code while already pulled: no new line, same clock
+    # (and no second read while the first is out).
+    assert kinds(handle(s, GroupTriggered("create refused"), 110.0)) == []
     assert handle(s, Tick(), 159.0) == []
     assert handle(s, Tick(), 160.0) == [ResetGroup()]
     assert handle(s, Tick(), 161.0) == [], "one reset at a time"
@@ -180,6 +186,11 @@ _events = st.one_of(
     st.builds(MarketsPulled, st.dictionaries(st.sampled_from([A, B]),
                                              st.sampled_from(["stale", "closed"]))),
     st.builds(EventFetched, st.none() | st.just(NEXT), st.none() | st.just("404")),
+    st.builds(ResyncWanted, st.booleans()),
+    st.builds(ResyncRead, st.integers(0, 5),
+              st.none() | st.just((Position(ticker=A, position=300),))),
+    st.builds(ResyncFailed, st.just("ServerError: 503")),
+    st.just(FillApplied()),
 )
 
 
@@ -190,14 +201,24 @@ def test_no_event_sequence_raises_and_the_pull_matches_the_trip(
     """Nothing escapes `handle`; the group pull is on exactly while a trip awaits its reset;
     at most one reset is asked for until its outcome is handled."""
     s = state(cooloff=10.0)
-    now, outstanding, fetches = 0.0, 0, 0
+    now, outstanding, fetches, reads = 0.0, 0, 0, 0
     for ev, dt in steps:
         now += dt
         if isinstance(ev, GroupResetDone):
             if not outstanding:
                 continue  # an outcome only comes back for a reset that was asked for
             outstanding -= 1
+        if isinstance(ev, ResyncRead | ResyncFailed):
+            if not reads:
+                continue  # an outcome only comes back for a read that was asked for
+            reads -= 1
         cmds = handle(s, ev, now)
+        reads += sum(isinstance(c, Resync) for c in cmds)
+        assert reads <= 1 and s.resync_pending == bool(reads), "one read at a time"
+        if isinstance(ev, ResyncFailed):
+            assert not s.resync_pending and not any(isinstance(c, Resync) for c in cmds)
+        if isinstance(ev, ResyncRead):
+            assert all(m > ev.started_at for m in s.dirty_markets.values()), "thawed"
         outstanding += sum(isinstance(c, ResetGroup) for c in cmds)
         assert outstanding <= 1
         assert (GROUP_PULL in s.pull_reasons) == (s.group_reset_at is not None)
@@ -298,7 +319,9 @@ def test_which_write_failures_pause_pull_a_market_or_read_back(
     assert (A in s.market_pulls) == market_pulled and B not in s.market_pulls
     assert s.dirty
     if market_pulled:
-        assert handle(s, failed(err), 2.0)[0] == Resync(refresh=True)
+        assert kinds(handle(s, failed(err), 2.0)) == ["order.rejected"], "a read is out"
+        handle(s, ResyncFailed("ServerError: 503"), 3.0)
+        assert handle(s, ResyncWanted(), 4.0) == [Resync(refresh=True)], "kept for the next"
     assert (((A, BookSide.BID) in s.cooldown) == (not isinstance(err, NotFound)))
 
 
@@ -429,3 +452,42 @@ def test_nothing_to_value_clears_the_values_and_touches_no_pull() -> None:
     assert s.valuations == {} and s.dirty and s.pull_reasons == {}
     s.dirty = False
     assert handle(s, Unvalued(), 5.0) == [] and not s.dirty, "no change, no decision due"
+
+
+def test_one_read_at_a_time_and_its_outcome_thaws_what_it_began_after() -> None:
+    s = state()
+    assert handle(s, ResyncWanted(), 1.0) == [Resync()]
+    assert handle(s, ResyncWanted(refresh=True), 2.0) == [], "one read is out"
+    s.dirty_markets.update({A: 5, B: 9})
+    # The read began at mark 7: A froze before it (thawed), B after (read again).
+    assert handle(s, ResyncRead(7), 3.0) == [Resync(refresh=True)], "the refresh was kept"
+    assert s.dirty_markets == {B: 9} and s.dirty and s.resync_pending
+    assert handle(s, ResyncRead(9), 4.0) == []
+    assert s.dirty_markets == {} and not s.resync_pending
+
+
+def test_a_read_takes_its_positions_unless_a_fill_moved_one_since_it_began() -> None:
+    s = state()
+    handle(s, ResyncWanted(), 1.0)
+    handle(s, ResyncRead(0, (Position(ticker=A, position=300),)), 2.0)
+    assert (s.mirror.position(A), s.mirror.position(B)) == (300, 0)
+    handle(s, ResyncWanted(), 3.0)
+    handle(s, FillApplied(), 4.0)
+    handle(s, ResyncRead(0, (Position(ticker=A, position=100),)), 5.0)
+    assert s.mirror.position(A) == 300, "the websocket's fill is newer than the read"
+
+
+def test_a_failed_read_clears_and_logs_and_none_is_asked_before_there_is_an_event() -> None:
+    s = state()
+    handle(s, ResyncWanted(), 1.0)
+    assert kinds(handle(s, ResyncFailed("ServerError: 503"), 2.0)) == ["resync.failed"]
+    assert not s.resync_pending
+    assert handle(s, ResyncWanted(), 3.0) == [Resync()]
+    empty = State(mirror=OrderMirror())
+    assert handle(empty, ResyncWanted(), 1.0) == [] and not empty.resync_pending
+
+
+def test_a_read_reads_the_event_again_while_a_market_is_not_active() -> None:
+    s = state()
+    s.markets[A] = replace(s.markets[A], status="initialized")
+    assert handle(s, ResyncWanted(), 1.0) == [Resync(refresh=True)]

@@ -11,7 +11,7 @@ from typing import Any
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.market import Event as MarketEvent, Valuation
 from tsad.core.model import ErrorHistory
-from tsad.core.orders import BookSide
+from tsad.core.orders import BookSide, Position
 from tsad.errors import ExchangeError
 
 
@@ -23,6 +23,7 @@ __all__ = [
     "FeedDown",
     "FeedUp",
     "FetchEvent",
+    "FillApplied",
     "GroupResetDone",
     "GroupTriggered",
     "HaltChanged",
@@ -34,6 +35,9 @@ __all__ = [
     "PredictionAged",
     "ResetGroup",
     "Resync",
+    "ResyncFailed",
+    "ResyncRead",
+    "ResyncWanted",
     "Revalue",
     "StatusPolled",
     "Tick",
@@ -188,10 +192,42 @@ class Unvalued:
     """Nothing to value yet (no event, or no error history loaded)."""
 
 
+@dataclass(frozen=True, slots=True)
+class ResyncWanted:
+    """Something asks for a read back (a timer, a changed market, a write that settled,
+    an unexpected error); ``refresh``: read the event's markets again too."""
+
+    refresh: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncRead:
+    """A `Resync` came back and the runner applied its orders and fills to the mirror and
+    the journal; ``started_at`` is the mirror's mark when the read began, ``positions``
+    the exchange's positions on this event's markets."""
+
+    started_at: int
+    positions: tuple[Position, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ResyncFailed:
+    """A `Resync` failed (``error``: why); nothing it read is applied."""
+
+    error: str
+
+
+@dataclass(frozen=True, slots=True)
+class FillApplied:
+    """A websocket fill changed a position after the outstanding read began (that read's
+    positions are older than it, so they are not taken)."""
+
+
 Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTriggered \
     | GroupResetDone | HaltChanged | InputsLoaded | InputsInvalid | PredictionAged \
     | StatusPolled | WriteAcked | WriteFailed | EventFetched \
-    | MarketsPulled | Tick | Valued | ValuationFailed | Unvalued
+    | MarketsPulled | Tick | Valued | ValuationFailed | Unvalued | ResyncWanted \
+    | ResyncRead | ResyncFailed | FillApplied
 
 
 # --- commands --------------------------------------------------------------------------
@@ -199,8 +235,10 @@ Event = BookUpdated | BookResynced | BookStale | FeedUp | FeedDown | GroupTrigge
 
 @dataclass(frozen=True, slots=True)
 class Resync:
-    """Read our orders, positions and fills back over REST (`ResyncDone` comes back);
-    ``refresh``: read the event's markets again too."""
+    """Read our orders, positions and fills back over REST now (`ResyncRead` or
+    `ResyncFailed` comes back); ``refresh``: read the event's markets again too. Inside
+    `handle` a rule returns it to ask for a read; what `handle` returns is at most one,
+    and only while none is outstanding."""
 
     refresh: bool = False
 

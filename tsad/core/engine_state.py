@@ -7,7 +7,8 @@ are `tsad.core.engine_messages` (re-exported here). The runner
 each command's outcome back as an event. The families moved here so far: book and feed
 events, the order-group backstop, the halt file and forecaster inputs the runner reads
 on each tick, the exchange status and pause, the rules on failed writes, the weekly
-roll, and the pulls a valuation sets and lifts; the rest still lives in the runner (see
+roll, the pulls a valuation sets and lifts, and the read-back decisions (one at a time,
+what its outcome thaws, when to read again); the rest still lives in the runner (see
 its rules).
 
 Rules (what `handle` guarantees):
@@ -57,6 +58,14 @@ Rules (what `handle` guarantees):
    prediction for the week, a hook raised, the arithmetic failed), logged once per new
    reason; `Unvalued` (no event or history yet) forgets the values and touches no pull.
    A change of values sets ``state.dirty``.
+10. At most one read back (`Resync`) is outstanding: the reads rules ask for while one is
+   (or before there is an event) are dropped, and whether any asked to read the event
+   again is kept for the next; a read also reads the event while a market is not
+   active. `ResyncRead` (the runner applied the read's orders and fills) clears it,
+   takes the read's positions unless a websocket fill (`FillApplied`) moved one since the
+   read began, thaws each frozen market whose mark is not after the read's start, and
+   reads again while an order settles or a market stays frozen. `ResyncFailed` clears
+   it and logs; nothing is read again until asked.
 """
 
 from __future__ import annotations
@@ -65,7 +74,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from tsad.core import tickers
+from tsad.core import quoting, tickers
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.engine import BookView
 from tsad.core.engine_messages import (
@@ -76,6 +85,7 @@ from tsad.core.engine_messages import (
     FeedDown,
     FeedUp,
     FetchEvent,
+    FillApplied,
     GroupResetDone,
     GroupTriggered,
     HaltChanged,
@@ -87,6 +97,9 @@ from tsad.core.engine_messages import (
     PredictionAged,
     ResetGroup,
     Resync,
+    ResyncFailed,
+    ResyncRead,
+    ResyncWanted,
     Revalue,
     StatusPolled,
     Tick,
@@ -118,6 +131,7 @@ __all__ = [
     "FeedDown",
     "FeedUp",
     "FetchEvent",
+    "FillApplied",
     "GroupResetDone",
     "GroupTriggered",
     "HaltChanged",
@@ -129,6 +143,9 @@ __all__ = [
     "PredictionAged",
     "ResetGroup",
     "Resync",
+    "ResyncFailed",
+    "ResyncRead",
+    "ResyncWanted",
     "Revalue",
     "State",
     "StatusPolled",
@@ -216,6 +233,11 @@ class State:
     cooldown: dict[Key, tuple[float, float]] = field(default_factory=dict)
     # The markets the last decision pulled on their own, with why (as logged).
     shown_pulls: dict[str, str] = field(default_factory=dict)
+    # A read back is outstanding; the next one reads the event again; a websocket fill
+    # moved a position since the outstanding read began (its positions are older).
+    resync_pending: bool = False
+    refresh_event: bool = False
+    fills_since_resync: bool = False
 
 
 def pull(state: State, key: str, reason: str, event: str, *, level: str = "error",
@@ -237,6 +259,31 @@ def unpull(state: State, key: str) -> list[Command]:
 
 def handle(state: State, event: object, now: float) -> list[Command]:
     """Apply one event to ``state``; return the commands the runner must execute."""
+    return _one_resync(state, _apply(state, event, now))
+
+
+def _one_resync(state: State, out: list[Command]) -> list[Command]:
+    """Turn the reads the rules asked for into at most one `Resync`, and none while one is
+    outstanding (rule 10)."""
+    wants = [c for c in out if isinstance(c, Resync)]
+    if not wants:
+        return out
+    state.refresh_event = state.refresh_event or any(c.refresh for c in wants)
+    first = out.index(wants[0])
+    rest: list[Command] = [c for c in out if not isinstance(c, Resync)]
+    if state.resync_pending or state.event is None:
+        return rest
+    state.resync_pending = True
+    state.fills_since_resync = False
+    # A market not yet open becomes active without any websocket message (kalshi-api.md
+    # §5.5): while one is not active, each read reads the event again too.
+    refresh = state.refresh_event or any(
+        m.status not in quoting.QUOTABLE_STATUSES for m in state.markets.values())
+    state.refresh_event = False
+    return [*rest[:first], Resync(refresh), *rest[first:]]
+
+
+def _apply(state: State, event: object, now: float) -> list[Command]:
     if isinstance(event, BookUpdated):
         top = state.books.get(event.ticker)
         if top is not None and (top.best_bid, top.best_ask, top.fresh) != (
@@ -288,9 +335,36 @@ def handle(state: State, event: object, now: float) -> list[Command]:
         return _markets_pulled(state, event)
     if isinstance(event, Valued | ValuationFailed | Unvalued):
         return _valued(state, event)
+    if isinstance(event, ResyncWanted):
+        return [Resync(event.refresh)]
+    if isinstance(event, ResyncRead):
+        return _resync_read(state, event)
+    if isinstance(event, ResyncFailed):
+        state.resync_pending = False
+        return [Log("warning", "resync.failed", {"error": event.error})]
+    if isinstance(event, FillApplied):
+        state.fills_since_resync = True
+        state.dirty = True
+        return []
     if isinstance(event, Tick):
         return [*_maybe_reset_group(state, now), *_maybe_poll_status(state, now),
                 *_maybe_roll(state, event.at, now)]
+    return []
+
+
+def _resync_read(state: State, event: ResyncRead) -> list[Command]:
+    state.resync_pending = False
+    if event.positions is not None and not state.fills_since_resync:
+        rest = {p.ticker: p for p in event.positions}
+        for t in state.markets:
+            p = rest.get(t)
+            state.mirror.set_position(t, p.position if p else 0, p.exposure if p else 0)
+    for t, mark in list(state.dirty_markets.items()):
+        if mark <= event.started_at:  # the read began after what made it dirty
+            del state.dirty_markets[t]
+    state.dirty = True
+    if state.mirror.settling() or state.dirty_markets:  # newer than this read: again
+        return [Resync()]
     return []
 
 

@@ -4,7 +4,7 @@ The decisions are the pure core's (`tsad.core.engine.decide`, `tsad.core.mirror`
 is the handling of book and feed events, of the order-group backstop, of what a tick
 reads (the halt file, the forecaster's files and their age), of the exchange status and
 of failed writes (cooldown, pause, per-market refusals), the weekly roll and the pulls
-a valuation sets, in
+a valuation sets, and the read-back decisions, in
 `tsad.core.engine_state.handle`, which returns commands this module executes; this
 module keeps the other inputs current from events (valuation, fills, our orders and
 reads back, reload, stop), does the I/O they need, and posts every outcome back as an
@@ -35,6 +35,9 @@ fills), `engine_writes` (the write path: a plan's journaled writes and their out
 6. An outcome we cannot know (timeout, any unexpected failure) is resolved by reading our
    orders back (REST resync), never by assuming "not placed". Fills a read recovers count
    in the position; orders it no longer shows are journaled with their final status.
+   Whether a read is started (one at a time), what its outcome thaws, whether its
+   positions are taken and when to read again are the core's (rule 10 of
+   `tsad.core.engine_state`); the runner reads and applies orders and fills.
 7. Quotes are pulled everywhere while halted, paused (rules 6-7 of the core state machine),
    the prediction is stale or invalid, a hook failed, or stopping; per market while it has
    no fresh data past ``daemon.stale_market_seconds`` (from startup on), its strike is not
@@ -200,16 +203,13 @@ class Engine:
         self.ready = asyncio.Event()
         self.stopped = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._resync_pending = False
         self._hooks: tuple[midweek.NamedHook, ...] = ()
         self._input_mtimes: dict[str, int] = {}
         self._last_status_log = 0.0
-        self._pending_fills_since_resync = False
         self._ready_deadline = float("inf")
         self._last_fill_read = 0
         self._stop_cancels_done = False
         self._failures = 0
-        self._refresh_event = False
         self.stop_confirmed = False
 
     # --- the core state, under the names the rest of the runner and status read ---------
@@ -306,8 +306,7 @@ class Engine:
             if isinstance(cmd, engine_state.Log):
                 getattr(log, cmd.level)(cmd.event, **cmd.fields)
             elif isinstance(cmd, engine_state.Resync):
-                self._refresh_event = self._refresh_event or cmd.refresh
-                self._request_resync()
+                self._read_back(cmd.refresh)
             elif isinstance(cmd, engine_state.PollStatus):
                 self._request_status()
             elif isinstance(cmd, engine_state.FetchEvent):
@@ -579,8 +578,7 @@ class Engine:
         elif type(ev).__name__ in _REFRESHING:
             # A market was created or its price grid changed: read the event again.
             log.info("event.changed", message=type(ev).__name__)
-            self._refresh_event = True
-            self._request_resync()
+            self._core(engine_state.ResyncWanted(refresh=True))
 
     # --- feed events ---------------------------------------------------------------------
 
@@ -603,12 +601,11 @@ class Engine:
         self.stats.fills += 1
         if ev.post_position is not None:  # authoritative (kalshi-api.md §5.5)
             self.mirror.set_position(fill.ticker, ev.post_position)
-        self._pending_fills_since_resync = True
         self._journal_order(before, fill.order_id, OrderStatus.EXECUTED)
         log.info("order.filled", ticker=fill.ticker, side=fill.side.value, price=fill.price,
                  count=fill.count, trade_id=fill.trade_id,
                  position=self.mirror.position(fill.ticker))
-        self._dirty = True
+        self._core(engine_state.FillApplied())
 
     def _on_user_order(self, ev: UserOrderMsg) -> None:
         order = ev.order
@@ -685,9 +682,10 @@ class Engine:
             self._reload_cb(new, True)
 
     def _on_resync_done(self, ev: ResyncDone) -> None:
-        self._resync_pending = False
+        """Apply a read's orders and fills to the mirror and journal; what it thaws and
+        whether to read again are the core's (rule 10 of `tsad.core.engine_state`)."""
         if ev.error is not None or ev.orders is None:
-            log.warning("resync.failed", error=f"{type(ev.error).__name__}: {ev.error}")
+            self._core(engine_state.ResyncFailed(f"{type(ev.error).__name__}: {ev.error}"))
             return
         fills = [f for f in ev.fills if self._in_series(f.ticker)]
         missed = [f for f in fills if self._record_fill(f)]
@@ -708,21 +706,11 @@ class Engine:
                         applied=len(recovered),
                         trade_ids=[f.trade_id for f in (missed or recovered)][:20])
         self._journal_final(dropped, fills)
-        if ev.positions is not None and not self._pending_fills_since_resync:
-            rest = {p.ticker: p for p in ev.positions}
-            for t in self.markets:
-                p = rest.get(t)
-                self.mirror.set_position(t, p.position if p else 0, p.exposure if p else 0)
         if added or dropped:
             log.warning("resync.corrected", added=len(added), removed=len(dropped))
-        for t, mark in list(self._dirty_markets.items()):
-            if mark <= ev.started_at:  # the read began after what made it dirty
-                del self._dirty_markets[t]
         if ev.event is not None and self.event is not None:
             self._refresh_markets(ev.event)
-        self._dirty = True
-        if self.mirror.settling() or self._dirty_markets:  # newer than this read: again
-            self._request_resync()
+        self._core(engine_state.ResyncRead(ev.started_at, ev.positions))
 
     def _journal_final(self, dropped: list[MirrorOrder], fills: list[Fill]) -> None:
         engine_records.journal_final(self.journal, dropped, fills)
@@ -847,22 +835,19 @@ class Engine:
     # --- resync, status, roll ------------------------------------------------------------
 
     def _request_resync(self) -> None:
-        if self._resync_pending or self.event is None:
-            return
-        self._resync_pending = True
-        self._pending_fills_since_resync = False
+        """Ask the core for a read back (one at a time: rule 10 of its module)."""
+        self._core(engine_state.ResyncWanted())
+
+    def _read_back(self, refresh: bool) -> None:
+        """Read our orders back (the core asked, `engine_state.Resync`); the outcome comes
+        back as `ResyncDone`."""
+        assert self.event is not None  # the core asks for no read before there is an event
         started = self.mirror.mark()
         event_ticker = self.event.event_ticker
         # Fills since shortly before the last read: any the websocket missed get journaled.
         now_s = int(self.clock.now().timestamp())
         since = (self._last_fill_read or now_s) - _FILL_LOOKBACK
         self._last_fill_read = now_s
-        # A market not yet open becomes active without any websocket message (kalshi-api.md
-        # §5.5): while one is not active, or after a market was created or re-gridded, each
-        # resync reads the event again.
-        refresh = self._refresh_event or any(
-            m.status not in quoting.QUOTABLE_STATUSES for m in self.markets.values())
-        self._refresh_event = False
         self._post(lambda: engine_tasks.read_back(
             self.exchange, started=started, event_ticker=event_ticker, since=since,
             refresh=refresh), "resync")
