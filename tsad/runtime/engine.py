@@ -8,10 +8,12 @@ a valuation sets, and the read-back decisions, in
 `tsad.core.engine_state.handle`, which returns commands this module executes; this
 module keeps the other inputs current from events (valuation, fills, our orders and
 reads back, reload, stop), does the I/O they need, and posts every outcome back as an
-event. Its I/O pieces: `engine_tasks` (the spawned exchange requests), `engine_reads`
-(what a tick reads from disk), `engine_records` (the journal's records of our orders and
-fills), `engine_writes` (the write path: a plan's journaled writes and their outcomes),
-`engine_stop` (the stop sequence). Rules (what the runner guarantees, h11-style):
+event. Its I/O pieces: `engine_startup` (the startup picture), `engine_feed` (feed
+messages and read backs applied to the mirror and journal), `engine_tasks` (the spawned
+exchange requests), `engine_reads` (what a tick reads from disk), `engine_records` (the
+journal's records of our orders and fills), `engine_writes` (the write path: a plan's
+journaled writes and their outcomes), `engine_stop` (the stop sequence). Rules (what
+the runner guarantees, h11-style):
 
 1. Everything that can change what we want on the exchange arrives as an event on one
    queue: feed frames, REST results, timer ticks (which also watch the forecaster's
@@ -24,10 +26,12 @@ fills), `engine_writes` (the write path: a plan's journaled writes and their out
    errors in a row) raises `FatalError` out of `run` for the daemon's cancel-all sweep.
 3. Nothing is placed before the startup picture is complete (exchange status, the event,
    our resting orders on every open event of the series, positions, fills, fresh books).
+   (`engine_startup`.)
 4. Our orders live in the core's `OrderMirror`; exchange input never raises there, and
    what it cannot reconcile freezes the market until a read begun after it lands (so does
    a reconnect: messages may have been missed). At most one request is in flight per
-   (market, side); reconcile never plans a second.
+   (market, side); reconcile never plans a second. Feed messages and reads are applied
+   to it in `engine_feed`.
 5. Every write is journaled as an intent *before* it is sent and its outcome right after.
    ``client_order_id`` is deterministic (prefix, market, side, journaled generation), so a
    retry after a timeout reuses the same id and the exchange refuses a duplicate.
@@ -58,13 +62,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from tsad.core import engine as core, engine_state, midweek, quoting, reconcile, tickers
+from tsad.core import engine as core, engine_state, midweek, quoting, tickers
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.engine import BookView
@@ -75,7 +78,6 @@ from tsad.core.orders import (
     BookSide,
     Fill,
     MirrorOrder,
-    Order,
     OrderStatus,
     Position,
 )
@@ -87,8 +89,10 @@ from tsad.errors import (
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
 from tsad.runtime import (
+    engine_feed,
     engine_reads,
     engine_records,
+    engine_startup,
     engine_stop,
     engine_tasks,
     engine_writes,
@@ -128,9 +132,6 @@ Key = tuple[str, BookSide]
 
 # A resync reads fills this far back (seconds) before the previous read, for clock skew.
 _FILL_LOOKBACK = 300
-
-# How long startup waits for every book's first snapshot before quoting the fresh ones.
-_STARTUP_BOOK_WAIT = 10.0
 
 # Unexpected exceptions in a row (handlers, cycles) before the engine gives up (FatalError).
 _MAX_FAILURES = 20
@@ -322,65 +323,12 @@ class Engine:
     # --- startup -----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Build the startup picture: status, event, our orders, positions, recent fills.
+        """Build the startup picture (`engine_startup.start`).
 
         Raises:
             ExchangeError: the exchange could not be read (the daemon exits; systemd retries).
         """
-        cfg = self.config
-        self._load_hooks()
-        self._load_inputs()
-        status = await self.exchange.get_exchange_status()
-        self.exchange_active = status.exchange_active
-        self.trading_active = status.exchange_active and status.trading_active
-        now = self.clock.now()
-        event_ticker = cfg.market.event or tickers.current_event_ticker(now, cfg.market.series)
-        event = await self.exchange.get_event(event_ticker)
-        self._set_event(event)
-        # Every open event of the series: a previous instance's orders on last week's markets
-        # are ours to manage (cancel) too.
-        orders = await self.exchange.list_orders(status="resting")
-        self._adopt(orders)
-        positions = await self.exchange.list_positions(event_ticker=event.event_ticker)
-        # This week's fills (from a day before it opened): any we missed get journaled once,
-        # and the mirror learns their trade ids (a late duplicate never counts twice).
-        sunday = tickers.parse_event_ticker(event.event_ticker).sunday
-        since = int(tickers.event_open_time(sunday).timestamp()) - 86_400
-        fills = [f for f in await self.exchange.list_fills(min_ts=since)
-                 if self._in_series(f.ticker)]
-        new = sum(1 for f in fills if self._record_fill(f))
-        for f in fills:
-            self.mirror.on_fill(f)
-        self.ledger.settlements(s for s in await self.exchange.list_settlements()
-                                if self._in_series(s.ticker))
-        # Then REST's positions, with their cost, are the truth for this week's markets.
-        rest = {p.ticker: p for p in positions}
-        for t in self.markets:
-            p = rest.get(t)
-            self.mirror.set_position(t, p.position if p else 0, p.exposure if p else 0)
-        self._last_fill_read = int(now.timestamp())
-        unresolved = self.journal.unresolved_intents()
-        for row in unresolved:
-            # The read-back above is the truth: adopted if it rests, otherwise it is not there.
-            adopted = row.client_order_id is not None and (
-                self.mirror.get(row.client_order_id) is not None)
-            self.journal.record_result(
-                row.id, "ok" if adopted else "error", order_id=row.order_id,
-                detail="resolved at startup by reading orders back"
-                + (" (resting)" if adopted else " (not resting)"),
-            )
-        self._revalue()
-        self._ready_deadline = self.clock.monotonic() + _STARTUP_BOOK_WAIT
-        log.info(
-            "engine.started",
-            event_ticker=event.event_ticker,
-            markets=len(self.markets),
-            adopted=len(self.mirror.live()),
-            positions=len(self.mirror.positions()),
-            fills_new=new,
-            unresolved_intents=len(unresolved),
-            trading_active=self.trading_active,
-        )
+        await engine_startup.start(self)
 
     def _set_event(self, event: Event) -> None:
         """Trade ``event`` from now on (`engine_state.set_event`)."""
@@ -408,49 +356,14 @@ class Engine:
     def _in_series(self, ticker: str) -> bool:
         return ticker.startswith(self._series() + "-")
 
-    def _managed(self, ticker: str) -> bool:
-        """Tell whether we manage orders on ``ticker``: this event's markets, and any other
-        event of the series not yet closed (past close_time the exchange refuses every
-        write there and cancels what rests itself)."""
-        if ticker in self.markets:
-            return True
-        if not self._in_series(ticker):
-            return False
-        try:
-            sunday = tickers.parse_event_ticker(ticker.rsplit("-", 1)[0]).sunday
-        except ValueError:
-            return False
-        return self.clock.now() < tickers.event_close_time(sunday)
-
     def _mark(self, *, force: bool = False) -> None:
         """Journal each market's mid and true value (at most once a minute unless forced)."""
         fair = {t: v for t, val in self.valuations.items() if (v := yes_value(val)) is not None}
         books = {t: (b.best_bid, b.best_ask) for t, b in self.books.items()}
         self.ledger.marks(self.clock.monotonic(), books, fair, force=force)
 
-    def _ours(self, orders: Iterable[Order]) -> list[Order]:
-        """Our orders (by client_order_id prefix) on the markets of the series we manage."""
-        prefix = self.config.exchange.client_order_prefix
-        return [o for o in orders
-                if self._managed(o.ticker) and reconcile.is_ours(o.client_order_id, prefix)]
-
     def _record_fill(self, fill: Fill) -> bool:
         return engine_records.record_fill(self.ledger, self.valuations, fill)
-
-    def _adopt(
-        self, orders: Iterable[Order], since: int | None = None
-    ) -> tuple[list[str], list[MirrorOrder]]:
-        """Take a REST read of resting orders as the truth for ours (see `on_resync`).
-
-        Returns:
-            The ids of ours the read added to the mirror, and the orders it dropped.
-        """
-        ours = self._ours(orders)
-        known = {o.order_id for o in self.mirror.live()}
-        dropped = self.mirror.on_resync(ours, self._now_ms(), since=since)
-        if ours:
-            self.journal.record_orders(ours)
-        return [o.order_id for o in ours if o.order_id not in known], dropped
 
     # --- inputs ------------------------------------------------------------------------
 
@@ -580,54 +493,6 @@ class Engine:
             log.info("event.changed", message=type(ev).__name__)
             self._core(engine_state.ResyncWanted(refresh=True))
 
-    # --- feed events ---------------------------------------------------------------------
-
-    def _on_feed(self, ev: object) -> None:
-        """Book and feed events: the core state machine's (rules 2-3 of its module)."""
-        if isinstance(ev, FeedConnected):
-            ev = engine_state.FeedUp()
-        elif isinstance(ev, FeedDisconnected):
-            ev = engine_state.FeedDown(ev.reason)
-        self._core(ev)
-
-    def _on_fill(self, ev: FillMsg) -> None:
-        fill = ev.fill
-        if not self._in_series(fill.ticker):
-            return  # not a market of ours
-        new = self._record_fill(fill)
-        before = self.mirror.get(fill.order_id)
-        if not self.mirror.on_fill(fill) or not new:
-            return  # a fill already counted
-        self.stats.fills += 1
-        if ev.post_position is not None:  # authoritative (kalshi-api.md §5.5)
-            self.mirror.set_position(fill.ticker, ev.post_position)
-        self._journal_order(before, fill.order_id, OrderStatus.EXECUTED)
-        log.info("order.filled", ticker=fill.ticker, side=fill.side.value, price=fill.price,
-                 count=fill.count, trade_id=fill.trade_id,
-                 position=self.mirror.position(fill.ticker))
-        self._core(engine_state.FillApplied())
-
-    def _on_user_order(self, ev: UserOrderMsg) -> None:
-        order = ev.order
-        if not self._ours([order]):
-            return
-        self.mirror.on_user_order(order)
-        self.journal.record_orders([order])
-        self._dirty = True
-
-    def _on_lifecycle(self, ev: LifecycleMsg) -> None:
-        ticker, kind = ev.market_ticker, ev.event_type
-        if ticker is not None and self._in_series(ticker):  # determined/settled, once
-            self.ledger.lifecycle(ticker, kind, ev.result, ev.settlement_value)
-        if ticker is None or ticker not in self.markets:
-            return
-        if kind in {"deactivated", "determined", "settled"}:
-            self.markets[ticker] = replace(self.markets[ticker], status="closed")
-            self._dirty = True
-        elif kind == "activated":
-            self.markets[ticker] = replace(self.markets[ticker], status="active")
-            self._dirty = True
-
     # --- shell events --------------------------------------------------------------------
 
     def _on_tick(self, ev: Tick) -> None:
@@ -681,61 +546,6 @@ class Engine:
         if self._reload_cb:
             self._reload_cb(new, True)
 
-    def _on_resync_done(self, ev: ResyncDone) -> None:
-        """Apply a read's orders and fills to the mirror and journal; what it thaws and
-        whether to read again are the core's (rule 10 of `tsad.core.engine_state`)."""
-        if ev.error is not None or ev.orders is None:
-            self._core(engine_state.ResyncFailed(f"{type(ev.error).__name__}: {ev.error}"))
-            return
-        fills = [f for f in ev.fills if self._in_series(f.ticker)]
-        missed = [f for f in fills if self._record_fill(f)]
-        self.ledger.settlements(s for s in ev.settlements if self._in_series(s.ticker))
-        # What changed after the read began (ev.started_at) is newer than the read: kept.
-        added, dropped = self._adopt(ev.orders, since=ev.started_at)
-        # Then the read's fills (after the orders: they are not newer than the read): fills
-        # the websocket missed count in the position now, each trade once; an order they
-        # complete is journaled as executed.
-        before = {f.order_id: self.mirror.get(f.order_id) for f in fills}
-        recovered = [f for f in fills if self.mirror.on_fill(f)]
-        for oid in {f.order_id for f in recovered}:
-            if before.get(oid) is not None and self.mirror.get(oid) is None:
-                self._journal_order(before[oid], oid, OrderStatus.EXECUTED)
-        if missed or recovered:
-            self.stats.fills += len(missed)
-            log.warning("resync.fills_recovered", journaled=len(missed),
-                        applied=len(recovered),
-                        trade_ids=[f.trade_id for f in (missed or recovered)][:20])
-        self._journal_final(dropped, fills)
-        if added or dropped:
-            log.warning("resync.corrected", added=len(added), removed=len(dropped))
-        if ev.event is not None and self.event is not None:
-            self._refresh_markets(ev.event)
-        self._core(engine_state.ResyncRead(ev.started_at, ev.positions))
-
-    def _journal_final(self, dropped: list[MirrorOrder], fills: list[Fill]) -> None:
-        engine_records.journal_final(self.journal, dropped, fills)
-
-    def _refresh_markets(self, event: Event) -> None:
-        """Take the latest state of this event's markets (status, close time, grid)."""
-        if event.event_ticker != (self.event.event_ticker if self.event else None):
-            return
-        added = []
-        for m in event.markets:
-            old = self.markets.get(m.ticker)
-            if old is not None and old.status != m.status:
-                log.info("market.status", ticker=m.ticker, old=old.status, new=m.status)
-            if old is None:  # a market created since: quote it once its book is fresh
-                added.append(m.ticker)
-                self.books[m.ticker] = BookView(stale_since=self.clock.monotonic())
-            elif m.status in quoting.QUOTABLE_STATUSES and m.ticker in self.market_pulls:
-                del self.market_pulls[m.ticker]  # the refusal that pulled it is over
-            self.markets[m.ticker] = m
-        if added:
-            log.info("event.markets_added", tickers=added)
-            if self._on_event_change:
-                self._on_event_change(list(self.markets))
-        self._revalue()
-
     def _on_stop(self, ev: StopRequested) -> None:
         engine_stop.on_stop(self, ev)
 
@@ -746,11 +556,6 @@ class Engine:
         self._core(engine_state.StatusPolled(ev.trading_active, ev.exchange_active))
 
     # --- order group -------------------------------------------------------------------
-
-    def _on_order_group(self, ev: OrderGroupUpdate) -> None:
-        ours = self._group.order_group_id if self._group is not None else None
-        if ev.event_type == "triggered" and ours in (None, ev.order_group_id):
-            self._core(engine_state.GroupTriggered("order_group_updates"))
 
     def _reset_group(self) -> None:
         """Reset our triggered order group; the outcome comes back as `GroupReset`."""
@@ -898,18 +703,18 @@ _HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
     ReloadRequested: Engine._on_reload,
     StopRequested: Engine._on_stop,
     WriteDone: Engine._on_write_done,
-    ResyncDone: Engine._on_resync_done,
+    ResyncDone: engine_feed.on_resync_done,
     StatusChecked: Engine._on_status_checked,
     RolledOver: Engine._on_rolled_over,
-    BookUpdated: Engine._on_feed,
-    BookStale: Engine._on_feed,
-    BookResynced: Engine._on_feed,
-    FeedConnected: Engine._on_feed,
-    FeedDisconnected: Engine._on_feed,
-    FillMsg: Engine._on_fill,
-    UserOrderMsg: Engine._on_user_order,
-    LifecycleMsg: Engine._on_lifecycle,
-    OrderGroupUpdate: Engine._on_order_group,
+    BookUpdated: engine_feed.on_feed,
+    BookStale: engine_feed.on_feed,
+    BookResynced: engine_feed.on_feed,
+    FeedConnected: engine_feed.on_feed,
+    FeedDisconnected: engine_feed.on_feed,
+    FillMsg: engine_feed.on_fill,
+    UserOrderMsg: engine_feed.on_user_order,
+    LifecycleMsg: engine_feed.on_lifecycle,
+    OrderGroupUpdate: engine_feed.on_order_group,
     GroupReset: Engine._on_group_reset,
 }
 
