@@ -213,7 +213,7 @@ class Engine:
         self._failures = 0
         self.stop_confirmed = False
 
-    # --- the core state, under the names the rest of the runner and status read ---------
+    # --- read-only views of the core state (status and tests read them; writes: state) -
 
     @property
     def event(self) -> Event | None:
@@ -230,18 +230,10 @@ class Engine:
         """This event's markets, by ticker."""
         return self.state.markets
 
-    @markets.setter
-    def markets(self, value: dict[str, Market]) -> None:
-        self.state.markets = value
-
     @property
     def books(self) -> dict[str, BookView]:
         """Each market's top of book and freshness."""
         return self.state.books
-
-    @books.setter
-    def books(self, value: dict[str, BookView]) -> None:
-        self.state.books = value
 
     @property
     def pull_reasons(self) -> dict[str, str]:
@@ -253,50 +245,20 @@ class Engine:
         """Markets whose quotes are pulled on their own (a write refused there), with why."""
         return self.state.market_pulls
 
-    @market_pulls.setter
-    def market_pulls(self, value: dict[str, str]) -> None:
-        self.state.market_pulls = value
-
     @property
     def trading_active(self) -> bool:
         """The exchange lets us trade (as last polled, or as a refusal told)."""
         return self.state.trading_active
-
-    @trading_active.setter
-    def trading_active(self, value: bool) -> None:
-        self.state.trading_active = value
 
     @property
     def exchange_active(self) -> bool:
         """The exchange is up (a pause refuses cancels too, kalshi-api.md §8: send nothing)."""
         return self.state.exchange_active
 
-    @exchange_active.setter
-    def exchange_active(self, value: bool) -> None:
-        self.state.exchange_active = value
-
     @property
     def stopping(self) -> bool:
         """A stop was requested."""
         return self.state.stopping
-
-    @stopping.setter
-    def stopping(self, value: bool) -> None:
-        self.state.stopping = value
-
-    @property
-    def _dirty(self) -> bool:
-        return self.state.dirty
-
-    @_dirty.setter
-    def _dirty(self, value: bool) -> None:
-        self.state.dirty = value
-
-    @property
-    def _dirty_markets(self) -> dict[str, int]:
-        # Markets with exchange reports the mirror could not reconcile, or whose messages
-        # may have been missed (reconnect): frozen until a read begun after it lands.
-        return self.state.dirty_markets
 
     def _core(self, ev: object) -> None:
         """Hand one event to the pure state machine and execute what it returns."""
@@ -428,7 +390,7 @@ class Engine:
             if self.stopping:
                 await engine_stop.finish_if_done(self)
                 continue
-            if self._dirty and self.ready.is_set():
+            if self.state.dirty and self.ready.is_set():
                 self._guarded("cycle", self._cycle)
 
     def _guarded(self, where: str, step: Callable[[], None]) -> None:
@@ -453,7 +415,7 @@ class Engine:
             log.error("engine.unexpected", where=where, error=f"{type(exc).__name__}: {exc}",
                       in_a_row=self._failures, exc_info=True)
             for t in self.markets:
-                self._dirty_markets[t] = self.mirror.mark()
+                self.state.dirty_markets[t] = self.mirror.mark()
             self._request_resync()
             if self._failures >= _MAX_FAILURES:
                 raise FatalError(f"{self._failures} unexpected errors in a row, last in "
@@ -471,7 +433,7 @@ class Engine:
         for p in problems:
             log.warning("mirror.inconsistent", ticker=p.ticker, detail=p.detail)
             for t in ([p.ticker] if p.ticker is not None else list(self.markets)):
-                self._dirty_markets[t] = mark
+                self.state.dirty_markets[t] = mark
         self._request_resync()
 
     def _maybe_ready(self) -> None:
@@ -479,7 +441,7 @@ class Engine:
         fresh = all(top.fresh for top in self.books.values())
         if fresh or self.clock.monotonic() >= self._ready_deadline:
             self.ready.set()
-            self._dirty = True
+            self.state.dirty = True
             log.info("engine.ready", fresh_books=sum(t.fresh for t in self.books.values()),
                      markets=len(self.books))
 
@@ -510,7 +472,7 @@ class Engine:
         if now_m - self._last_status_log >= 60.0:
             self._last_status_log = now_m
             self._log_status()
-        self._dirty = True
+        self.state.dirty = True
 
     def _inputs_changed(self, path: str) -> None:
         """Reload the forecaster's files (the tick that noticed revalues right after)."""
@@ -541,7 +503,7 @@ class Engine:
         self._hooks = hooks
         self._load_inputs()
         self._revalue()
-        self._dirty = True
+        self.state.dirty = True
         log.info("config.reloaded", changed=changed, version=new.version)
         if self._reload_cb:
             self._reload_cb(new, True)
@@ -581,7 +543,7 @@ class Engine:
             now=now_m, stale_seconds=cfg.daemon.stale_market_seconds,
             global_pull=bool(self.stopping or self.pull_reasons or not self.trading_active
                              or self.event is None),
-            market_pulls=self.market_pulls, dirty=set(self._dirty_markets),
+            market_pulls=self.market_pulls, dirty=set(self.state.dirty_markets),
             cooling={k for k, (until, _) in self.state.cooldown.items() if until > now_m},
             min_reprice_ticks=cfg.quoting.min_reprice_ticks,
             prefix=cfg.exchange.client_order_prefix, post_only=cfg.quoting.post_only,
@@ -594,7 +556,7 @@ class Engine:
         return list(core.decide(self._inputs()).quotes)
 
     def _cycle(self) -> None:
-        self._dirty = False
+        self.state.dirty = False
         if not self.exchange_active:
             return  # every write would be refused, cancels included: wait for the status poll
         t0 = self.clock.monotonic()

@@ -114,7 +114,7 @@ def on_user_order(eng: Engine, ev: UserOrderMsg) -> None:
         return
     eng.mirror.on_user_order(order)
     eng.journal.record_orders([order])
-    eng._dirty = True
+    eng.state.dirty = True
 
 
 def on_lifecycle(eng: Engine, ev: LifecycleMsg) -> None:
@@ -126,10 +126,10 @@ def on_lifecycle(eng: Engine, ev: LifecycleMsg) -> None:
         return
     if kind in {"deactivated", "determined", "settled"}:
         eng.markets[ticker] = replace(eng.markets[ticker], status="closed")
-        eng._dirty = True
+        eng.state.dirty = True
     elif kind == "activated":
         eng.markets[ticker] = replace(eng.markets[ticker], status="active")
-        eng._dirty = True
+        eng.state.dirty = True
 
 
 def on_order_group(eng: Engine, ev: OrderGroupUpdate) -> None:

@@ -34,8 +34,8 @@ async def start(eng: Engine) -> None:
     eng._load_hooks()
     eng._load_inputs()
     status = await eng.exchange.get_exchange_status()
-    eng.exchange_active = status.exchange_active
-    eng.trading_active = status.exchange_active and status.trading_active
+    eng.state.exchange_active = status.exchange_active
+    eng.state.trading_active = status.exchange_active and status.trading_active
     now = eng.clock.now()
     event_ticker = cfg.market.event or tickers.current_event_ticker(now, cfg.market.series)
     event = await eng.exchange.get_event(event_ticker)

@@ -39,7 +39,7 @@ def on_stop(eng: Engine, ev: StopRequested) -> None:
     if eng.stopping:
         return
     log.info("engine.stopping", reason=ev.reason)
-    eng.stopping = True
+    eng.state.stopping = True
     eng._mark(force=True)
     if eng.config.risk.cancel_on_exit:
         eng._spawn(_cancel_everything(eng), "cancel_on_exit")
