@@ -9,7 +9,8 @@ events, the order-group backstop, the halt file and forecaster inputs the runner
 on each tick, the exchange status and pause, the rules on failed writes, the weekly
 roll, the pulls a valuation sets and lifts, and the read-back decisions (one at a time,
 what its outcome thaws, when to read again); the rest still lives in the runner (see
-its rules).
+its rules). The global pulls and what sets and lifts them (rules 5 and 9, and the
+per-market pull lines of rule 7) are `tsad.core.engine_pulls`, which `handle` calls.
 
 Rules (what `handle` guarantees):
 
@@ -72,9 +73,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any
 
-from tsad.core import quoting, tickers
+from tsad.core import engine_pulls, quoting, tickers
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.engine import BookView
 from tsad.core.engine_messages import (
@@ -109,6 +109,7 @@ from tsad.core.engine_messages import (
     WriteAcked,
     WriteFailed,
 )
+from tsad.core.engine_pulls import pull, unpull
 from tsad.core.market import Event as MarketEvent, Market, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.model import ErrorHistory
@@ -240,23 +241,6 @@ class State:
     fills_since_resync: bool = False
 
 
-def pull(state: State, key: str, reason: str, event: str, *, level: str = "error",
-         **fields: Any) -> list[Command]:
-    """Pull quotes everywhere for ``key``; log it once per new reason, not per re-check."""
-    out: list[Command] = []
-    if state.pull_reasons.get(key) != reason:
-        out.append(Log(level, event, {"reason": reason, **fields}))
-    state.pull_reasons[key] = reason
-    return out
-
-
-def unpull(state: State, key: str) -> list[Command]:
-    """Lift the pull of ``key`` (logged when there was one)."""
-    if state.pull_reasons.pop(key, None) is None:
-        return []
-    return [Log("info", "quotes.resumed", {"cleared": key})]
-
-
 def handle(state: State, event: object, now: float) -> list[Command]:
     """Apply one event to ``state``; return the commands the runner must execute."""
     return _one_resync(state, _apply(state, event, now))
@@ -312,15 +296,15 @@ def _apply(state: State, event: object, now: float) -> list[Command]:
     if isinstance(event, GroupResetDone):
         return _group_reset_done(state, event, now)
     if isinstance(event, HaltChanged):
-        return _halt(state, event)
+        return engine_pulls.halt(state, event)
     if isinstance(event, InputsLoaded):
-        return _inputs_loaded(state, event)
+        return engine_pulls.inputs_loaded(state, event)
     if isinstance(event, InputsInvalid):
         state.prediction = None
         state.dirty = True
         return pull(state, "inputs", event.reason, "inputs.invalid")
     if isinstance(event, PredictionAged):
-        return _prediction_aged(state, event)
+        return engine_pulls.prediction_aged(state, event)
     if isinstance(event, StatusPolled):
         return _status_polled(state, event)
     if isinstance(event, WriteAcked):
@@ -332,9 +316,9 @@ def _apply(state: State, event: object, now: float) -> list[Command]:
     if isinstance(event, EventFetched):
         return _event_fetched(state, event, now)
     if isinstance(event, MarketsPulled):
-        return _markets_pulled(state, event)
+        return engine_pulls.markets_pulled(state, event)
     if isinstance(event, Valued | ValuationFailed | Unvalued):
-        return _valued(state, event)
+        return engine_pulls.valued(state, event)
     if isinstance(event, ResyncWanted):
         return [Resync(event.refresh)]
     if isinstance(event, ResyncRead):
@@ -366,16 +350,6 @@ def _resync_read(state: State, event: ResyncRead) -> list[Command]:
     if state.mirror.settling() or state.dirty_markets:  # newer than this read: again
         return [Resync()]
     return []
-
-
-def _markets_pulled(state: State, event: MarketsPulled) -> list[Command]:
-    shown = state.shown_pulls
-    out: list[Command] = [Log("warning", "market.pulled", {"ticker": t, "reason": why})
-                          for t, why in event.pulled.items() if shown.get(t) != why]
-    out += [Log("info", "market.resumed", {"ticker": t})
-            for t in sorted(set(shown) - set(event.pulled))]
-    state.shown_pulls = dict(event.pulled)
-    return out
 
 
 def set_event(state: State, event: MarketEvent, now: float) -> None:
@@ -508,62 +482,6 @@ def _rejected(state: State, ev: WriteFailed, err: OrderRejected,
         state.market_pulls[ev.ticker] = f"the exchange refused a write: {err.code}"
         return [Resync(refresh=True)]
     return []
-
-
-def _halt(state: State, event: HaltChanged) -> list[Command]:
-    if not (event.present or event.error is not None):
-        return unpull(state, "halt")
-    state.dirty = True
-    out: list[Command] = []
-    if event.error is not None:  # cannot tell: halt
-        out.append(Log("warning", "halt_file.unreadable",
-                       {"path": event.path, "error": event.error}))
-    return [*out, *pull(state, "halt", f"halt file {event.path} exists", "engine.halted",
-                        level="warning")]
-
-
-def _inputs_loaded(state: State, event: InputsLoaded) -> list[Command]:
-    state.predictions = dict(event.predictions)
-    state.history = event.history
-    state.actuals = dict(event.actuals)
-    state.prediction_version = event.version
-    state.dirty = True
-    return [*unpull(state, "inputs"),
-            Log("info", "inputs.loaded", {"prediction_version": event.version,
-                                          "history_rows": event.history.n,
-                                          "actual_days": len(event.actuals)})]
-
-
-# What each kind of valuation failure logs when it pulls quotes.
-_VALUATION_EVENTS = {"prediction": "prediction.missing", "hook": "hook.failed",
-                     "valuation": "valuation.failed"}
-
-
-def _valued(state: State, event: Valued | ValuationFailed | Unvalued) -> list[Command]:
-    values = dict(event.valuations) if isinstance(event, Valued) else {}
-    if values != state.valuations:
-        state.valuations = values
-        state.dirty = True
-    if isinstance(event, Unvalued):
-        return []
-    if isinstance(event, ValuationFailed) and event.kind == "prediction":
-        return pull(state, "prediction", event.reason, _VALUATION_EVENTS["prediction"])
-    out = unpull(state, "prediction")
-    state.prediction = event.prediction
-    if isinstance(event, ValuationFailed):
-        return [*out, *pull(state, event.kind, event.reason,
-                            _VALUATION_EVENTS.get(event.kind, "valuation.failed"))]
-    return [*out, *unpull(state, "hook"), *unpull(state, "valuation")]
-
-
-def _prediction_aged(state: State, event: PredictionAged) -> list[Command]:
-    key = "prediction_stale"
-    if event.age_s is None:
-        return pull(state, key, f"prediction file {event.path} missing", "prediction.missing")
-    if event.max_age_s and event.age_s > event.max_age_s:
-        return pull(state, key, f"prediction file older than {event.max_age_s:.0f} s",
-                    "prediction.stale", level="warning", age_s=round(event.age_s))
-    return unpull(state, key)
 
 
 def _stale(state: State, tickers: tuple[str, ...], reason: str, now: float) -> list[Command]:
