@@ -9,7 +9,8 @@ a valuation sets, and the read-back decisions, in
 module keeps the other inputs current from events (valuation, fills, our orders and
 reads back, reload, stop), does the I/O they need, and posts every outcome back as an
 event. Its I/O pieces: `engine_startup` (the startup picture), `engine_feed` (feed
-messages and read backs applied to the mirror and journal), `engine_tasks` (the spawned
+messages and read backs applied to the mirror and journal), `engine_inputs` (the
+forecaster's files, hooks, valuation and config reloads), `engine_tasks` (the spawned
 exchange requests), `engine_reads` (what a tick reads from disk), `engine_records` (the
 journal's records of our orders and fills), `engine_writes` (the write path: a plan's
 journaled writes and their outcomes), `engine_stop` (the stop sequence). Rules (what
@@ -51,9 +52,9 @@ the runner guarantees, h11-style):
    halt and input pulls are set and lifted there too (its rule 5), and so are the
    per-market refusal pulls and write cooldowns (its rule 6) and the prediction, hook
    and valuation pulls (its rule 9: the runner only computes the values and posts them).
-8. A reload whose changed keys need a restart is refused whole. A stop waits for writes in
-   flight, sweeps the series (`sweep.cancel_ours`), cancels any create that lands after,
-   and sets ``stop_confirmed`` (`engine_stop`).
+8. A reload whose changed keys need a restart is refused whole (`engine_inputs`). A stop
+   waits for writes in flight, sweeps the series (`sweep.cancel_ours`), cancels any create
+   that lands after, and sets ``stop_confirmed`` (`engine_stop`).
 9. Bursts coalesce: all events already queued are applied before one decision.
 """
 
@@ -67,7 +68,7 @@ from typing import Any
 
 import structlog
 
-from tsad.core import engine as core, engine_state, midweek, quoting, tickers
+from tsad.core import engine as core, engine_state, midweek, quoting
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.engine import BookView
@@ -83,22 +84,20 @@ from tsad.core.orders import (
 )
 from tsad.errors import (
     FatalError,
-    HookError,
-    InputError,
 )
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
 from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
 from tsad.runtime import (
     engine_feed,
+    engine_inputs,
     engine_reads,
     engine_records,
     engine_startup,
     engine_stop,
     engine_tasks,
     engine_writes,
-    inputs,
 )
-from tsad.runtime.config import Config, config_diff, restart_required
+from tsad.runtime.config import Config
 from tsad.runtime.engine_events import (
     EngineStats,
     GroupReset,
@@ -329,46 +328,10 @@ class Engine:
 
     # --- inputs ------------------------------------------------------------------------
 
-    def _load_hooks(self) -> None:
-        self._hooks = midweek.resolve_hooks(self.config.model.hooks)
-
-    def _load_inputs(self) -> None:
-        """Read the forecaster's files and post what came of it to the core (rule 5 of
-        `tsad.core.engine_state`): any problem pulls quotes with the reason."""
-        # Signatures first: a rewrite during the read is then seen as a change next tick.
-        self._input_mtimes = engine_reads.signatures(self.config.model)
-        self._core(engine_reads.read_inputs(self.config.model))
-
     def _revalue(self) -> None:
         """Value every market through the configured hooks and post the outcome to the core
         (which sets or lifts the prediction, hook and valuation pulls)."""
-        self._core(self._valuation())
-
-    def _valuation(self) -> engine_state.Event:
-        if self.event is None or self.state.history is None:
-            return engine_state.Unvalued()
-        sunday = tickers.parse_event_ticker(self.event.event_ticker).sunday
-        try:
-            p = inputs.prediction_for(
-                self.state.predictions, sunday,
-                engine_reads.required(self.config.model.prediction_path, "prediction_path"),
-            )
-        except InputError as exc:
-            return engine_state.ValuationFailed("prediction", str(exc))
-        # A market whose strike is not a finite number cannot be valued: it is left out
-        # (and pulled by the decision, rule 4 of tsad.core.engine); the others are valued.
-        usable = [m for m in self.markets.values() if core.market_problem(m) is None]
-        try:
-            vals = midweek.value_week(
-                self.event.event_ticker, usable, now=self.clock.now(),
-                prediction=p, history=self.state.history, actuals=self.state.actuals,
-                hooks=self._hooks,
-            )
-        except HookError as exc:
-            return engine_state.ValuationFailed("hook", str(exc), p)
-        except (ArithmeticError, ValueError) as exc:
-            return engine_state.ValuationFailed("valuation", f"{type(exc).__name__}: {exc}", p)
-        return engine_state.Valued({v.ticker: v for v in vals}, p)
+        self._core(engine_inputs.valuation(self))
 
     # --- the loop ----------------------------------------------------------------------
 
@@ -463,8 +426,9 @@ class Engine:
         self._core(engine_reads.halt(cfg.risk.halt_file))
         sigs = engine_reads.signatures(cfg.model)
         changed = [p for p, sig in sigs.items() if self._input_mtimes.get(p) != sig]
-        if changed:
-            self._inputs_changed(changed[0])
+        if changed:  # reload the forecaster's files (revalued just below)
+            log.info("inputs.changed", path=changed[0])
+            engine_inputs.load_inputs(self)
         self._core(engine_reads.prediction_age(cfg.model, self.clock.now()))
         self._revalue()
         self._mark()
@@ -473,40 +437,6 @@ class Engine:
             self._last_status_log = now_m
             self._log_status()
         self.state.dirty = True
-
-    def _inputs_changed(self, path: str) -> None:
-        """Reload the forecaster's files (the tick that noticed revalues right after)."""
-        log.info("inputs.changed", path=path)
-        self._load_inputs()
-
-    def _on_reload(self, ev: ReloadRequested) -> None:
-        try:
-            new = self._load_config(self.config_path)
-            hooks = midweek.resolve_hooks(new.model.hooks)
-        except Exception as exc:  # any failure at all keeps the old config running
-            log.error("config.reload_rejected", reason=str(exc))
-            if self._reload_cb:
-                self._reload_cb(self.config, False)
-            return
-        changed = config_diff(self.config, new)
-        # The market being traded is chosen at startup and at each weekly roll; keys that
-        # cannot be applied live refuse the whole reload (never half-applied).
-        restart = sorted(set(restart_required(changed))
-                         | {k for k in changed if k.startswith("market.")})
-        if restart:
-            log.error("config.reload_refused", keys=restart,
-                      reason="these keys need a restart; still running on the old config")
-            if self._reload_cb:
-                self._reload_cb(self.config, False)
-            return
-        self.config = new
-        self._hooks = hooks
-        self._load_inputs()
-        self._revalue()
-        self.state.dirty = True
-        log.info("config.reloaded", changed=changed, version=new.version)
-        if self._reload_cb:
-            self._reload_cb(new, True)
 
     def _on_stop(self, ev: StopRequested) -> None:
         engine_stop.on_stop(self, ev)
@@ -662,7 +592,7 @@ class Engine:
 
 _HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
     Tick: Engine._on_tick,
-    ReloadRequested: Engine._on_reload,
+    ReloadRequested: engine_inputs.on_reload,
     StopRequested: Engine._on_stop,
     WriteDone: Engine._on_write_done,
     ResyncDone: engine_feed.on_resync_done,

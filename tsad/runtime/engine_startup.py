@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from tsad.core import tickers
-from tsad.runtime import engine_feed
+from tsad.runtime import engine_feed, engine_inputs
 
 
 if TYPE_CHECKING:
@@ -31,8 +31,8 @@ async def start(eng: Engine) -> None:
         ExchangeError: the exchange could not be read (the daemon exits; systemd retries).
     """
     cfg = eng.config
-    eng._load_hooks()
-    eng._load_inputs()
+    engine_inputs.load_hooks(eng)
+    engine_inputs.load_inputs(eng)
     status = await eng.exchange.get_exchange_status()
     eng.state.exchange_active = status.exchange_active
     eng.state.trading_active = status.exchange_active and status.trading_active
