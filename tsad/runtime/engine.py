@@ -80,7 +80,6 @@ from tsad.core.orders import (
     Fill,
     MirrorOrder,
     OrderStatus,
-    Position,
 )
 from tsad.errors import (
     FatalError,
@@ -291,10 +290,6 @@ class Engine:
         """
         await engine_startup.start(self)
 
-    def _set_event(self, event: Event) -> None:
-        """Trade ``event`` from now on (`engine_state.set_event`)."""
-        engine_state.set_event(self.state, event, self.clock.monotonic())
-
     @property
     def in_flight(self) -> set[Key]:
         """The (market, side) keys with a write awaiting its outcome."""
@@ -379,7 +374,7 @@ class Engine:
                       in_a_row=self._failures, exc_info=True)
             for t in self.markets:
                 self.state.dirty_markets[t] = self.mirror.mark()
-            self._request_resync()
+            self.request_resync()
             if self._failures >= _MAX_FAILURES:
                 raise FatalError(f"{self._failures} unexpected errors in a row, last in "
                                  f"{where}: {type(exc).__name__}: {exc}") from exc
@@ -397,7 +392,7 @@ class Engine:
             log.warning("mirror.inconsistent", ticker=p.ticker, detail=p.detail)
             for t in ([p.ticker] if p.ticker is not None else list(self.markets)):
                 self.state.dirty_markets[t] = mark
-        self._request_resync()
+        self.request_resync()
 
     def _maybe_ready(self) -> None:
         """Become ready once every book is fresh (or the startup grace period is over)."""
@@ -437,12 +432,6 @@ class Engine:
             self._last_status_log = now_m
             self._log_status()
         self.state.dirty = True
-
-    def _on_stop(self, ev: StopRequested) -> None:
-        engine_stop.on_stop(self, ev)
-
-    def _on_write_done(self, ev: WriteDone) -> None:
-        engine_writes.on_write_done(self, ev)
 
     def _on_status_checked(self, ev: StatusChecked) -> None:
         self._core(engine_state.StatusPolled(ev.trading_active, ev.exchange_active))
@@ -531,10 +520,6 @@ class Engine:
 
     # --- resync, status, roll ------------------------------------------------------------
 
-    def _request_resync(self) -> None:
-        """Ask the core for a read back (one at a time: rule 10 of its module)."""
-        self._core(engine_state.ResyncWanted())
-
     def _read_back(self, refresh: bool) -> None:
         """Read our orders back (the core asked, `engine_state.Resync`); the outcome comes
         back as `ResyncDone`."""
@@ -550,8 +535,9 @@ class Engine:
             refresh=refresh), "resync")
 
     def request_resync(self) -> None:
-        """Schedule a REST read-back of our orders and positions (periodic timer)."""
-        self._request_resync()
+        """Ask the core for a REST read-back of our orders and positions (periodic timer,
+        unexpected errors; one at a time: rule 10 of `tsad.core.engine_state`)."""
+        self._core(engine_state.ResyncWanted())
 
     def _request_status(self) -> None:
         """Poll the exchange status (the core asked, `engine_state.PollStatus`)."""
@@ -562,9 +548,6 @@ class Engine:
         self._post(lambda: engine_tasks.fetch_event(self.exchange, event_ticker), "roll")
 
     # --- reporting -----------------------------------------------------------------------
-
-    def _position_objs(self) -> dict[str, Position]:
-        return {t: Position(ticker=t, position=p) for t, p in self.mirror.positions().items()}
 
     def _log_status(self) -> None:
         log.info(
@@ -593,8 +576,8 @@ class Engine:
 _HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
     Tick: Engine._on_tick,
     ReloadRequested: engine_inputs.on_reload,
-    StopRequested: Engine._on_stop,
-    WriteDone: Engine._on_write_done,
+    StopRequested: engine_stop.on_stop,
+    WriteDone: engine_writes.on_write_done,
     ResyncDone: engine_feed.on_resync_done,
     StatusChecked: Engine._on_status_checked,
     RolledOver: Engine._on_rolled_over,

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from tsad.core import tickers
+from tsad.core import engine_state, tickers
 from tsad.runtime import engine_feed, engine_inputs
 
 
@@ -39,7 +39,7 @@ async def start(eng: Engine) -> None:
     now = eng.clock.now()
     event_ticker = cfg.market.event or tickers.current_event_ticker(now, cfg.market.series)
     event = await eng.exchange.get_event(event_ticker)
-    eng._set_event(event)
+    engine_state.set_event(eng.state, event, eng.clock.monotonic())
     # Every open event of the series: a previous instance's orders on last week's markets
     # are ours to manage (cancel) too.
     orders = await eng.exchange.list_orders(status="resting")

@@ -129,7 +129,7 @@ def on_write_done(eng: Engine, ev: WriteDone) -> None:
     read back."""
     _apply_write_done(eng, ev)
     if eng.mirror.settling():
-        eng._request_resync()
+        eng.request_resync()
 
 
 def _apply_write_done(eng: Engine, ev: WriteDone) -> None:
