@@ -1,6 +1,7 @@
 """Table and property tests of the engine's pure state machine (`tsad.core.engine_state`):
 book and feed events, the order-group backstop, the halt file and the forecaster's inputs,
-exchange status, write failures and the weekly roll, without sockets or a clock."""
+exchange status, write failures, the weekly roll and the read backs (one at a time, what
+their outcome thaws), without sockets or a clock."""
 
 from __future__ import annotations
 
