@@ -284,3 +284,18 @@ async def test_a_triggered_order_group_pulls_quotes_then_resets(
     line = next(x for x in out.splitlines() if "order_group.triggered" in x)
     assert "error" in line
     assert "order_group.reset" in out
+
+
+async def test_the_series_fees_come_from_the_exchange(rig: Rig) -> None:
+    """Startup reads the series' fee schedule, and the edge policy prices with it."""
+    from dataclasses import replace
+
+    from tsad.core.fees import FeeSchedule, FeeType
+    from tsad.core.quoting import EdgePolicy
+
+    assert rig.engine.fees == FeeSchedule(fee_type=FeeType.QUADRATIC)  # what the emulator says
+    cfg = rig.engine.config
+    edge = replace(cfg, quoting=replace(cfg.quoting, policy="edge"))
+    makers = FeeSchedule(fee_type=FeeType.QUADRATIC_WITH_MAKER_FEES)
+    policy = edge.quoting_policy(makers)
+    assert isinstance(policy, EdgePolicy) and policy.fees == makers

@@ -73,6 +73,7 @@ from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.engine import BookView
 from tsad.core.exchange import Exchange
+from tsad.core.fees import FeeSchedule
 from tsad.core.market import Event, Market, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.orders import (
@@ -185,6 +186,8 @@ class Engine:
         self.journal = journal
         # Fills at their true value, settlements, marks: what `tsad report` values PnL by.
         self.ledger = Ledger(journal)
+        # The series' fees as the exchange reports them (None until read: KXTSAW's default).
+        self.fees: FeeSchedule | None = None
         self.clock = clock
         self.queue = queue
         self._load_config = load_config
@@ -447,6 +450,8 @@ class Engine:
         self._core(engine_state.GroupResetDone(err))
 
     def _on_rolled_over(self, ev: RolledOver) -> None:
+        if ev.fees is not None:
+            self.fees = ev.fees
         err = None if ev.error is None else str(ev.error)
         self._core(engine_state.EventFetched(ev.event, err))
 
@@ -458,7 +463,7 @@ class Engine:
         cfg = self.config
         return core.Inputs(
             markets=self.markets, valuations=self.valuations, books=self.books,
-            mirror=self.mirror, policy=cfg.quoting_policy(), limits=cfg.risk_limits(),
+            mirror=self.mirror, policy=cfg.quoting_policy(self.fees), limits=cfg.risk_limits(),
             now=now_m, stale_seconds=cfg.daemon.stale_market_seconds,
             global_pull=bool(self.stopping or self.pull_reasons or not self.trading_active
                              or self.event is None),
@@ -545,7 +550,8 @@ class Engine:
 
     def _fetch_event(self, event_ticker: str) -> None:
         """Read the next week's event; the outcome comes back as `RolledOver`."""
-        self._post(lambda: engine_tasks.fetch_event(self.exchange, event_ticker), "roll")
+        self._post(lambda: engine_tasks.fetch_event(
+            self.exchange, event_ticker, self.config.market.series), "roll")
 
     # --- reporting -----------------------------------------------------------------------
 

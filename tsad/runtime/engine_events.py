@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
 from tsad.core.exchange import MarketSettlement
+from tsad.core.fees import FeeSchedule
 from tsad.core.market import Event
 from tsad.core.orders import BookSide, Fill, Order, Position, WriteAck
 from tsad.errors import ExchangeError
@@ -84,6 +85,7 @@ class RolledOver:
 
     event: Event | None
     error: Exception | None = None
+    fees: FeeSchedule | None = None  # the series' fees, read again at each roll
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,8 +6,11 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
+import structlog
+
 from tsad.core.clock import Clock
 from tsad.core.exchange import Exchange
+from tsad.core.fees import FeeSchedule
 from tsad.core.orders import WriteAck
 from tsad.errors import AmbiguousOutcome, ExchangeError
 from tsad.runtime.engine_events import (
@@ -21,7 +24,9 @@ from tsad.runtime.engine_events import (
 )
 
 
-__all__ = ["fetch_event", "poll_status", "read_back", "reset_group", "write"]
+__all__ = ["fee_schedule", "fetch_event", "poll_status", "read_back", "reset_group", "write"]
+
+log = structlog.get_logger("tsad.runtime.engine")
 
 
 async def write(clock: Clock, it: Intent, call: Coroutine[Any, Any, WriteAck]) -> WriteDone:
@@ -65,12 +70,22 @@ async def poll_status(exchange: Exchange) -> StatusChecked:
         return StatusChecked(None, exc)
 
 
-async def fetch_event(exchange: Exchange, event_ticker: str) -> RolledOver:
-    """Read the next week's event."""
+async def fetch_event(exchange: Exchange, event_ticker: str, series: str) -> RolledOver:
+    """Read the next week's event, and the series' fees again (they change between weeks)."""
     try:
-        return RolledOver(await exchange.get_event(event_ticker))
+        event = await exchange.get_event(event_ticker)
     except Exception as exc:  # any failure is reported, so the pending flag clears
         return RolledOver(None, exc)
+    return RolledOver(event, fees=await fee_schedule(exchange, series))
+
+
+async def fee_schedule(exchange: Exchange, series: str) -> FeeSchedule | None:
+    """Read the series' fee schedule; None (keep what we have) when it cannot be read."""
+    try:
+        return await exchange.get_fee_schedule(series)
+    except Exception as exc:  # fees only tune the edge policy: never fatal
+        log.warning("fees.unread", series=series, error=f"{type(exc).__name__}: {exc}")
+        return None
 
 
 async def reset_group(group: OrderGroupControl | None) -> GroupReset:

@@ -14,8 +14,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, Final
 
+from tsad.core.fees import FeeSchedule
 from tsad.core.money import COUNT_SCALE, MONEY_SCALE, PRICE_SCALE
-from tsad.core.quoting import EdgePolicy, QuotingPolicy
+from tsad.core.quoting import KXTSAW_FEES, EdgePolicy, QuotingPolicy
 from tsad.core.risk import RiskLimits
 
 
@@ -215,15 +216,20 @@ class Config:
     path: Path = Path("config.toml")
     version: str = ""
 
-    def quoting_policy(self) -> QuotingPolicy | EdgePolicy:
-        """Return the policy ``[quoting] policy`` selects, with ``risk.max_position``."""
+    def quoting_policy(self, fees: FeeSchedule | None = None) -> QuotingPolicy | EdgePolicy:
+        """Return the policy ``[quoting] policy`` selects, with ``risk.max_position``.
+
+        Args:
+            fees: the series' fee schedule as the exchange reports it (the edge policy
+                prices its minimum edge after the maker fee); None keeps KXTSAW's default.
+        """
         q = self.quoting
         if q.policy == "edge":
             return EdgePolicy(
                 half_spread_ticks=q.half_spread_ticks, min_edge=q.min_edge,
                 skew_ticks=q.skew_ticks, count=q.count, max_position=self.risk.max_position,
                 min_true_value=q.min_true_value, max_true_value=q.max_true_value,
-                take=q.take, take_edge=q.take_edge,
+                take=q.take, take_edge=q.take_edge, fees=fees or KXTSAW_FEES,
             )
         return QuotingPolicy(
             margin=q.margin, min_true_value=q.min_true_value, max_true_value=q.max_true_value,
