@@ -14,8 +14,7 @@ from hypothesis import given, strategies as st
 
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.engine import BookView
-from tsad.core.engine_state import (
-    GROUP_PULL,
+from tsad.core.engine_messages import (
     EventChanged,
     EventFetched,
     FeedDown,
@@ -37,7 +36,6 @@ from tsad.core.engine_state import (
     ResyncRead,
     ResyncWanted,
     Revalue,
-    State,
     StatusPolled,
     Tick,
     Unvalued,
@@ -45,6 +43,10 @@ from tsad.core.engine_state import (
     Valued,
     WriteAcked,
     WriteFailed,
+)
+from tsad.core.engine_state import (
+    GROUP_PULL,
+    State,
     handle,
 )
 from tsad.core.market import Event, Market, Outcome, StrikeType, Valuation

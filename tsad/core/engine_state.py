@@ -2,7 +2,7 @@
 
 Pure and sans-I/O, like h11 or python-websockets' ``protocol.py``: it reads no clock (``now``,
 monotonic seconds, is passed in), does no I/O and never awaits. Its events and commands
-are `tsad.core.engine_messages` (re-exported here). The runner
+are `tsad.core.engine_messages`. The runner
 (`tsad.runtime.engine`) feeds it every event, executes the commands it returns, and posts
 each command's outcome back as an event. The families moved here so far: book and feed
 events, the order-group backstop, the halt file and forecaster inputs the runner reads
@@ -79,7 +79,6 @@ from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.engine import BookView
 from tsad.core.engine_messages import (
     Command,
-    Event,
     EventChanged,
     EventFetched,
     FeedDown,
@@ -123,44 +122,7 @@ from tsad.errors import (
 )
 
 
-__all__ = [
-    "GROUP_PULL",
-    "Command",
-    "Event",
-    "EventChanged",
-    "EventFetched",
-    "FeedDown",
-    "FeedUp",
-    "FetchEvent",
-    "FillApplied",
-    "GroupResetDone",
-    "GroupTriggered",
-    "HaltChanged",
-    "InputsInvalid",
-    "InputsLoaded",
-    "Log",
-    "MarketsPulled",
-    "PollStatus",
-    "PredictionAged",
-    "ResetGroup",
-    "Resync",
-    "ResyncFailed",
-    "ResyncRead",
-    "ResyncWanted",
-    "Revalue",
-    "State",
-    "StatusPolled",
-    "Tick",
-    "Unvalued",
-    "ValuationFailed",
-    "Valued",
-    "WriteAcked",
-    "WriteFailed",
-    "handle",
-    "pull",
-    "set_event",
-    "unpull",
-]
+__all__ = ["GROUP_PULL", "State", "handle", "pull", "set_event", "unpull"]
 
 # The pull reason key (and text) of a triggered order group.
 GROUP_PULL = "order_group"

@@ -68,7 +68,7 @@ from typing import Any
 
 import structlog
 
-from tsad.core import engine as core, engine_state, midweek, quoting
+from tsad.core import engine as core, engine_messages, engine_state, midweek, quoting
 from tsad.core.book import BookResynced, BookStale, BookUpdated
 from tsad.core.clock import Clock
 from tsad.core.engine import BookView
@@ -265,22 +265,22 @@ class Engine:
         """Hand one event to the pure state machine and execute what it returns."""
         self._execute(engine_state.handle(self.state, ev, self.clock.monotonic()))
 
-    def _execute(self, commands: Iterable[engine_state.Command]) -> None:
+    def _execute(self, commands: Iterable[engine_messages.Command]) -> None:
         for cmd in commands:
-            if isinstance(cmd, engine_state.Log):
+            if isinstance(cmd, engine_messages.Log):
                 getattr(log, cmd.level)(cmd.event, **cmd.fields)
-            elif isinstance(cmd, engine_state.Resync):
+            elif isinstance(cmd, engine_messages.Resync):
                 self._read_back(cmd.refresh)
-            elif isinstance(cmd, engine_state.PollStatus):
+            elif isinstance(cmd, engine_messages.PollStatus):
                 self._request_status()
-            elif isinstance(cmd, engine_state.FetchEvent):
+            elif isinstance(cmd, engine_messages.FetchEvent):
                 self._fetch_event(cmd.event_ticker)
-            elif isinstance(cmd, engine_state.Revalue):
+            elif isinstance(cmd, engine_messages.Revalue):
                 self._revalue()
-            elif isinstance(cmd, engine_state.EventChanged):
+            elif isinstance(cmd, engine_messages.EventChanged):
                 if self._on_event_change:
                     self._on_event_change(list(cmd.tickers))
-            elif isinstance(cmd, engine_state.ResetGroup):
+            elif isinstance(cmd, engine_messages.ResetGroup):
                 self._reset_group()
 
     # --- startup -----------------------------------------------------------------------
@@ -414,7 +414,7 @@ class Engine:
         elif type(ev).__name__ in _REFRESHING:
             # A market was created or its price grid changed: read the event again.
             log.info("event.changed", message=type(ev).__name__)
-            self._core(engine_state.ResyncWanted(refresh=True))
+            self._core(engine_messages.ResyncWanted(refresh=True))
 
     # --- shell events --------------------------------------------------------------------
 
@@ -430,14 +430,14 @@ class Engine:
         self._core(engine_reads.prediction_age(cfg.model, self.clock.now()))
         self._revalue()
         self._mark()
-        self._core(engine_state.Tick(self.clock.now()))
+        self._core(engine_messages.Tick(self.clock.now()))
         if now_m - self._last_status_log >= 60.0:
             self._last_status_log = now_m
             self._log_status()
         self.state.dirty = True
 
     def _on_status_checked(self, ev: StatusChecked) -> None:
-        self._core(engine_state.StatusPolled(ev.trading_active, ev.exchange_active))
+        self._core(engine_messages.StatusPolled(ev.trading_active, ev.exchange_active))
 
     # --- order group -------------------------------------------------------------------
 
@@ -447,13 +447,13 @@ class Engine:
 
     def _on_group_reset(self, ev: GroupReset) -> None:
         err = None if ev.error is None else f"{type(ev.error).__name__}: {ev.error}"
-        self._core(engine_state.GroupResetDone(err))
+        self._core(engine_messages.GroupResetDone(err))
 
     def _on_rolled_over(self, ev: RolledOver) -> None:
         if ev.fees is not None:
             self.fees = ev.fees
         err = None if ev.error is None else str(ev.error)
-        self._core(engine_state.EventFetched(ev.event, err))
+        self._core(engine_messages.EventFetched(ev.event, err))
 
     # --- decisions -----------------------------------------------------------------------
 
@@ -485,7 +485,7 @@ class Engine:
             return  # every write would be refused, cancels included: wait for the status poll
         t0 = self.clock.monotonic()
         decision = core.decide(self._inputs())
-        self._core(engine_state.MarketsPulled(decision.pulled))
+        self._core(engine_messages.MarketsPulled(decision.pulled))
         for viol in decision.violations:
             log.debug("risk.violation", control=viol.control, ticker=viol.ticker,
                       detail=viol.detail)
@@ -526,7 +526,7 @@ class Engine:
     # --- resync, status, roll ------------------------------------------------------------
 
     def _read_back(self, refresh: bool) -> None:
-        """Read our orders back (the core asked, `engine_state.Resync`); the outcome comes
+        """Read our orders back (the core asked, `engine_messages.Resync`); the outcome comes
         back as `ResyncDone`."""
         assert self.event is not None  # the core asks for no read before there is an event
         started = self.mirror.mark()
@@ -542,10 +542,10 @@ class Engine:
     def request_resync(self) -> None:
         """Ask the core for a REST read-back of our orders and positions (periodic timer,
         unexpected errors; one at a time: rule 10 of `tsad.core.engine_state`)."""
-        self._core(engine_state.ResyncWanted())
+        self._core(engine_messages.ResyncWanted())
 
     def _request_status(self) -> None:
-        """Poll the exchange status (the core asked, `engine_state.PollStatus`)."""
+        """Poll the exchange status (the core asked, `engine_messages.PollStatus`)."""
         self._post(lambda: engine_tasks.poll_status(self.exchange), "status")
 
     def _fetch_event(self, event_ticker: str) -> None:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from tsad.core import engine_state, quoting, reconcile, tickers
+from tsad.core import engine_messages, quoting, reconcile, tickers
 from tsad.core.engine import BookView
 from tsad.core.market import Event
 from tsad.core.orders import MirrorOrder, Order, OrderStatus
@@ -82,9 +82,9 @@ def adopt(
 def on_feed(eng: Engine, ev: object) -> None:
     """Book and feed events: the core state machine's (rules 2-3 of its module)."""
     if isinstance(ev, FeedConnected):
-        ev = engine_state.FeedUp()
+        ev = engine_messages.FeedUp()
     elif isinstance(ev, FeedDisconnected):
-        ev = engine_state.FeedDown(ev.reason)
+        ev = engine_messages.FeedDown(ev.reason)
     eng._core(ev)
 
 
@@ -104,7 +104,7 @@ def on_fill(eng: Engine, ev: FillMsg) -> None:
     log.info("order.filled", ticker=fill.ticker, side=fill.side.value, price=fill.price,
              count=fill.count, trade_id=fill.trade_id,
              position=eng.mirror.position(fill.ticker))
-    eng._core(engine_state.FillApplied())
+    eng._core(engine_messages.FillApplied())
 
 
 def on_user_order(eng: Engine, ev: UserOrderMsg) -> None:
@@ -136,14 +136,14 @@ def on_order_group(eng: Engine, ev: OrderGroupUpdate) -> None:
     """Our order group triggered: the core pulls every quote (its rule 4)."""
     ours = eng._group.order_group_id if eng._group is not None else None
     if ev.event_type == "triggered" and ours in (None, ev.order_group_id):
-        eng._core(engine_state.GroupTriggered("order_group_updates"))
+        eng._core(engine_messages.GroupTriggered("order_group_updates"))
 
 
 def on_resync_done(eng: Engine, ev: ResyncDone) -> None:
     """Apply a read's orders and fills to the mirror and journal; what it thaws and
     whether to read again are the core's (rule 10 of `tsad.core.engine_state`)."""
     if ev.error is not None or ev.orders is None:
-        eng._core(engine_state.ResyncFailed(f"{type(ev.error).__name__}: {ev.error}"))
+        eng._core(engine_messages.ResyncFailed(f"{type(ev.error).__name__}: {ev.error}"))
         return
     fills = [f for f in ev.fills if eng._in_series(f.ticker)]
     missed = [f for f in fills if eng._record_fill(f)]
@@ -168,7 +168,7 @@ def on_resync_done(eng: Engine, ev: ResyncDone) -> None:
         log.warning("resync.corrected", added=len(added), removed=len(dropped))
     if ev.event is not None and eng.event is not None:
         refresh_markets(eng, ev.event)
-    eng._core(engine_state.ResyncRead(ev.started_at, ev.positions))
+    eng._core(engine_messages.ResyncRead(ev.started_at, ev.positions))
 
 
 def refresh_markets(eng: Engine, event: Event) -> None:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import structlog
 
-from tsad.core import engine as core, engine_state, midweek, tickers
+from tsad.core import engine as core, engine_messages, midweek, tickers
 from tsad.errors import HookError, InputError
 from tsad.runtime import engine_reads, inputs
 from tsad.runtime.config import config_diff, restart_required
@@ -38,10 +38,10 @@ def load_inputs(eng: Engine) -> None:
     eng._core(engine_reads.read_inputs(eng.config.model))
 
 
-def valuation(eng: Engine) -> engine_state.Event:
+def valuation(eng: Engine) -> engine_messages.Event:
     """Value every usable market of the event through the hooks: the core's event."""
     if eng.event is None or eng.state.history is None:
-        return engine_state.Unvalued()
+        return engine_messages.Unvalued()
     sunday = tickers.parse_event_ticker(eng.event.event_ticker).sunday
     try:
         p = inputs.prediction_for(
@@ -49,7 +49,7 @@ def valuation(eng: Engine) -> engine_state.Event:
             engine_reads.required(eng.config.model.prediction_path, "prediction_path"),
         )
     except InputError as exc:
-        return engine_state.ValuationFailed("prediction", str(exc))
+        return engine_messages.ValuationFailed("prediction", str(exc))
     # A market whose strike is not a finite number cannot be valued: it is left out
     # (and pulled by the decision, rule 4 of tsad.core.engine); the others are valued.
     usable = [m for m in eng.markets.values() if core.market_problem(m) is None]
@@ -60,10 +60,10 @@ def valuation(eng: Engine) -> engine_state.Event:
             hooks=eng._hooks,
         )
     except HookError as exc:
-        return engine_state.ValuationFailed("hook", str(exc), p)
+        return engine_messages.ValuationFailed("hook", str(exc), p)
     except (ArithmeticError, ValueError) as exc:
-        return engine_state.ValuationFailed("valuation", f"{type(exc).__name__}: {exc}", p)
-    return engine_state.Valued({v.ticker: v for v in vals}, p)
+        return engine_messages.ValuationFailed("valuation", f"{type(exc).__name__}: {exc}", p)
+    return engine_messages.Valued({v.ticker: v for v in vals}, p)
 
 
 def on_reload(eng: Engine, ev: ReloadRequested) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from tsad.core import engine_state, quoting, reconcile
+from tsad.core import engine_messages, quoting, reconcile
 from tsad.core.orders import BookSide, MirrorState, OrderStatus, WriteAck
 from tsad.errors import AmbiguousOutcome, NotFound
 from tsad.runtime import engine_tasks
@@ -138,7 +138,7 @@ def _apply_write_done(eng: Engine, ev: WriteDone) -> None:
     it = ev.intent
     mirror = eng.mirror
     if ev.error is None and ev.ack is not None:
-        eng._core(engine_state.WriteAcked(it.ticker, it.side))
+        eng._core(engine_messages.WriteAcked(it.ticker, it.side))
         eng.journal.record_result(it.intent_id, "ok", order_id=ev.ack.order_id)
         _apply_ack(eng, it, ev.ack)
         return
@@ -158,7 +158,7 @@ def _apply_write_done(eng: Engine, ev: WriteDone) -> None:
         mirror.on_error(err, order_id=it.order_id)
     if isinstance(err, NotFound) and it.order_id:
         eng._journal_order(before, it.order_id, OrderStatus.CANCELED)
-    eng._core(engine_state.WriteFailed(kind=it.kind, ticker=it.ticker, side=it.side,
+    eng._core(engine_messages.WriteFailed(kind=it.kind, ticker=it.ticker, side=it.side,
                                        order_id=it.order_id, error=err,
                                        at=eng.clock.now()))
 
