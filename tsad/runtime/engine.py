@@ -472,7 +472,7 @@ class Engine:
             min_reprice_ticks=cfg.quoting.min_reprice_ticks,
             prefix=cfg.exchange.client_order_prefix, post_only=cfg.quoting.post_only,
             self_trade_prevention=cfg.quoting.self_trade_prevention,
-            cancel_order_on_pause=getattr(cfg.risk, "cancel_order_on_pause", True),
+            cancel_order_on_pause=cfg.risk.cancel_order_on_pause,
         )
 
     def desired(self) -> list[quoting.Quote]:
