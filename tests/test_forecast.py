@@ -25,7 +25,7 @@ from tsad.commands.forecast import (
     state_cutoff,
     week_end_sunday,
 )
-from tsad.core.holidays import Holiday, easter, holiday_date, nth_weekday
+from tsad.core.holidays import Holiday, easter, holiday_date, is_holiday_week, nth_weekday
 from tsad.errors import InputError
 from tsad.runtime.inputs import load_history
 
@@ -261,6 +261,34 @@ def test_windows_are_weighted_by_recent_error(actuals: dict[date, int]) -> None:
     assert min(singles) <= fc.mean <= max(singles)
     assert sum(w for _, w in fc.weights) == pytest.approx(1.0)
     assert len({round(w, 6) for _, w in fc.weights}) > 1  # not an equal split
+
+
+def test_known_days_blend_in_the_recent_within_week_ratio(actuals: dict[date, int]) -> None:
+    """With days known, a fifth of the unknown days' forecast is the known sum times the mean
+    unknown-to-known ratio of the last eight complete non-holiday weeks (computed by hand)."""
+    week_end, k = date(2023, 11, 5), 4
+    cutoff = state_cutoff(week_end, k)
+    blended = forecast_week(actuals, week_end, known_through=cutoff)
+    yoy = forecast_week(actuals, week_end, known_through=cutoff,
+                        params=ForecastParams(ratio_weight=0.0))
+    ratios, j = [], 0
+    while len(ratios) < 8:
+        j += 1
+        days = tuple(week_end - timedelta(days=7 * j + 6 - i) for i in range(7))
+        if is_holiday_week(days):  # Labor and Columbus Day weeks are left out
+            continue
+        known = sum(actuals[d] for d in days[:k])
+        ratios.append((sum(actuals[d] for d in days) - known) / known)
+    assert j > 8
+    ratio = sum(ratios) / len(ratios)
+    assert blended.remainder_ratio == pytest.approx(ratio, rel=1e-12)
+    rest_yoy = 7 * float(yoy.mean) - yoy.known_sum
+    expected = (blended.known_sum + 0.8 * rest_yoy + 0.2 * blended.known_sum * ratio) / 7
+    assert float(blended.mean) == pytest.approx(expected, rel=1e-12)
+    assert yoy.remainder_ratio is None
+    # Monday open: nothing known, nothing to scale: the year-over-year forecast alone.
+    monday = forecast_week(actuals, week_end, known_through=state_cutoff(week_end, 0))
+    assert monday.remainder_ratio is None
 
 
 def test_truncating_the_future_changes_no_forecast_over_a_year() -> None:

@@ -252,6 +252,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                 "known_through": fc.known_through.isoformat(),
                 "trend": round(fc.trend, 6),
                 "weights": {str(n): round(w, 4) for n, w in fc.weights},
+                "remainder_ratio": (
+                    None if fc.remainder_ratio is None else round(fc.remainder_ratio, 6)
+                ),
                 "now": now.isoformat(),
             },
             sort_keys=True,

@@ -13,7 +13,15 @@ Method (chosen by walk-forward evaluation on 2022–2024, see ``bench/forecast.p
 * the analog is the same weekday 364 days back, except near a moving holiday (MLK,
   Presidents' Day, Easter, Memorial Day, Labor Day, Columbus Day, Thanksgiving), where last
   year's holiday is mapped onto this year's, and near a fixed-date holiday (New Year,
-  July 4th, Veterans Day, Christmas), where the same calendar date a year back is used.
+  July 4th, Veterans Day, Christmas), where the same calendar date a year back is used;
+* once some days of the week are published, a second, independent forecast of the rest is
+  blended in with a fixed ``ratio_weight`` (0.2): the known days' sum times the mean ratio
+  of the same unknown to known weekdays over the latest ``ratio_weeks`` complete
+  non-holiday weeks. It reads this year's within-week shape, not last year's, so its errors
+  are only loosely tied to the year-over-year forecast's: alone it is worse (about 1.5 % MAPE
+  at four known days against 0.96 %), blended it cut the error at every state from one to
+  six known days in each of 2022, 2023 and 2024 (four known: 2.28/1.05/0.87 % to
+  2.08/0.86/0.82 %). A weight set each week from trailing errors was tried and was noisier.
 
 No look-ahead: every number is read through ``_Series.value(day, cutoff)``, which refuses a
 day after the information date, and ``forecast_week`` truncates its input first.
@@ -83,12 +91,17 @@ class ForecastParams:
         holiday_radius: days around a moving holiday that use the holiday-to-holiday lag.
         fixed_radius: days around a fixed-date holiday that use the calendar-date lag
             (-1 disables it: plain 364 days there).
+        ratio_weight: share of the within-week ratio forecast of the unknown days once some
+            days are known (0 disables it).
+        ratio_weeks: how many recent complete non-holiday weeks give that ratio.
     """
 
     trend_windows: tuple[int, ...] = (3, 7, 14, 28, 56)
     lookback_weeks: int = 13
     holiday_radius: int = 12
     fixed_radius: int = 10
+    ratio_weight: float = 0.2
+    ratio_weeks: int = 8
 
     def __post_init__(self) -> None:
         if not self.trend_windows or min(self.trend_windows) < 1:
@@ -97,11 +110,13 @@ class ForecastParams:
             raise ValueError("lookback_weeks must be >= 1")
         if self.holiday_radius < -1 or self.fixed_radius < -1:
             raise ValueError("holiday radii must be >= -1")
+        if not 0.0 <= self.ratio_weight <= 1.0 or self.ratio_weeks < 1:
+            raise ValueError("ratio_weight must be in [0, 1] and ratio_weeks >= 1")
 
     @classmethod
     def single(cls, trend_days: int) -> ForecastParams:
         """Return the plain one-window forecaster (the earlier baseline with ``trend_days``)."""
-        return cls(trend_windows=(trend_days,))
+        return cls(trend_windows=(trend_days,), ratio_weight=0.0)
 
 
 DEFAULT_PARAMS: Final = ForecastParams()
@@ -120,6 +135,8 @@ class Forecast:
         mean: the forecast average.
         prediction: ``mean`` rounded half up to a whole number of travellers.
         weights: each trend window's share of the combination, by window.
+        remainder_ratio: the within-week ratio (unknown over known days) blended in, or
+            None when it was not used (no day known, or too few clean weeks).
     """
 
     week_end: date
@@ -130,6 +147,7 @@ class Forecast:
     mean: Fraction
     prediction: int
     weights: tuple[tuple[int, float], ...] = ()
+    remainder_ratio: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -279,6 +297,32 @@ class _Series:
         self.cache[key] = (rest, trend)
         return rest, trend
 
+    def remainder_ratio(
+        self, week_end: date, cutoff: date, known: Sequence[int]
+    ) -> float | None:
+        """Return the mean ratio of the unknown to the ``known`` weekday positions (0 =
+        Monday) over the latest complete non-holiday weeks published by ``cutoff``, or None
+        with fewer than half of ``ratio_weeks`` such weeks in reach."""
+        wanted = self.params.ratio_weeks
+        ratios: list[float] = []
+        past_end = week_end - timedelta(days=7)
+        for _ in range(3 * wanted):
+            if len(ratios) == wanted:
+                break
+            days = week_dates(past_end)
+            past_end -= timedelta(days=7)
+            if days[-1] > cutoff or is_holiday_week(days) or any(
+                d not in self.data for d in days
+            ):
+                continue
+            values = [self.value(d, cutoff, "within-week ratio") for d in days]
+            k = sum(values[i] for i in known)
+            if k > 0:
+                ratios.append((sum(values) - k) / k)
+        if 2 * len(ratios) < wanted:
+            return None
+        return math.fsum(ratios) / len(ratios)
+
     def combined(self, week_end: date, cutoff: date) -> tuple[float, float, dict[int, float]]:
         """Return the unknown days' combined forecast, its trend and the window weights."""
         windows = self.params.trend_windows
@@ -326,11 +370,18 @@ def _forecast(series: _Series, week_end: date, known_through: date) -> Forecast:
     if not series.days or series.days[0] > known_through:
         raise InputError(f"actuals: nothing published before {known_through.isoformat()}")
     rest, trend, weights = series.combined(week_end, known_through)
+    ratio = None
+    share = series.params.ratio_weight
+    if known and share > 0:
+        positions = [i for i, d in enumerate(week_dates(week_end)) if d in known]
+        ratio = series.remainder_ratio(week_end, known_through, positions)
+        if ratio is not None:
+            rest = (1 - share) * rest + share * known_sum * ratio
     mean = (Fraction(known_sum) + Fraction(rest)) / 7
     return Forecast(
         week_end=week_end, known_through=known_through, known_days=len(known),
         known_sum=known_sum, trend=trend, mean=mean, prediction=round_half_up(mean),
-        weights=tuple(sorted(weights.items())),
+        weights=tuple(sorted(weights.items())), remainder_ratio=ratio,
     )
 
 
