@@ -87,15 +87,28 @@ def test_stale(msgs, reason_part):
         books.book(T).best_ask()
 
 
+def top(ticker, bids, asks):
+    """The `BookUpdated` of a book whose best levels are these (best first)."""
+    return BookUpdated(ticker=ticker, best_bid=bids[0][0] if bids else None,
+                       best_ask=asks[0][0] if asks else None, bids=tuple(bids), asks=tuple(asks))
+
+
 def test_events_of_a_sequence():
-    """Messages produce Resynced/Updated/Stale events in order; unchanged tops are silent."""
-    books = Books([T, U])
-    assert books.receive(snap(1)) == [
-        BookResynced(ticker=T), BookUpdated(ticker=T, best_bid=4400, best_ask=5600)
+    """Messages produce Resynced/Updated/Stale events in order; a change below the top
+    three levels of a side is silent, one within them is an update with the levels."""
+    books = Books([T, U], yes_prices=True)
+    assert books.receive(snap(1, yes=((4400, 1000), (4300, 5), (4200, 5), (4100, 5)))) == [
+        BookResynced(ticker=T),
+        top(T, [(4400, 1000), (4300, 5), (4200, 5)], [(5600, 500)]),
     ]
-    assert books.receive(delta(2, "yes", 4300, 5)) == []
+    assert books.receive(delta(2, "yes", 4000, 5)) == []  # a fifth level: silent
+    assert books.receive(SeqAck(sid=1, seq=3)) == []
+    books = Books([T, U])
+    assert books.receive(snap(1)) == [BookResynced(ticker=T), top(T, [(4400, 1000)], [(5600, 500)])]
+    assert books.receive(delta(2, "yes", 4300, 5)) == [
+        top(T, [(4400, 1000), (4300, 5)], [(5600, 500)])]  # our order may hide the best
     assert books.receive(snap(3, ticker=U, yes=(), no=())) == [
-        BookResynced(ticker=U), BookUpdated(ticker=U, best_bid=None, best_ask=None)
+        BookResynced(ticker=U), top(U, [], [])
     ]
     evs = books.receive(delta(5, "yes", 4500, 5))
     assert evs == [BookStale(tickers=(T, U), reason="seq gap on sid 1: 3 then 5")]
@@ -112,7 +125,7 @@ def test_gap_then_resync():
     assert books.receive(delta(5, "yes", 4600, 5, ticker=U)) == []  # stale: dropped
     assert books.receive(SeqAck(sid=1, seq=6)) == []
     evs = books.receive(snap(7, yes=((4700, 100),)))
-    assert evs == [BookResynced(ticker=T), BookUpdated(ticker=T, best_bid=4700, best_ask=5600)]
+    assert evs == [BookResynced(ticker=T), top(T, [(4700, 100)], [(5600, 500)])]
     assert books.needs_resync() == {1}
     assert books.is_stale(U)
     books.receive(delta(8, "yes", 4800, 1))
@@ -185,9 +198,9 @@ def test_undecodable_message_stales_its_book_and_keeps_seq():
     assert books.needs_resync() == {1}
     assert books.best(U) == (4400, 5600)
     assert books.receive(delta(4, Outcome.YES, 4500, 100, ticker=U)) == [
-        BookUpdated(ticker=U, best_bid=4500, best_ask=5600)]  # seq 4 follows 3: no gap
+        top(U, [(4500, 100), (4400, 1000)], [(5600, 500)])]  # seq 4 follows 3: no gap
     assert books.receive(snap(5, T)) == [BookResynced(ticker=T),
-                                         BookUpdated(ticker=T, best_bid=4400, best_ask=5600)]
+                                         top(T, [(4400, 1000)], [(5600, 500)])]
     assert books.needs_resync() == set()
 
 

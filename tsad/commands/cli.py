@@ -107,7 +107,9 @@ def _cmd_quote(args: argparse.Namespace) -> int:
     except (InputError, HookError, ConfigError, ExchangeError) as exc:
         print(f"tsad: {exc}", file=sys.stderr)
         return EX_DATAERR
-    rows = sheet.quote_sheet(markets, valuations, cfg.quoting_policy(), books=books)
+    rows = sheet.quote_sheet(markets, valuations, cfg.quoting_policy(), books=books,
+                             market_weight=cfg.model.market_weight,
+                             market_max_spread=cfg.model.market_max_spread)
     if args.json:
         for r in rows:
             print(json.dumps(r.to_json()))
@@ -248,7 +250,8 @@ def _parser(*, optional: bool = True) -> argparse.ArgumentParser:
                    "default: now)")
     q.add_argument("--json", action="store_true", help="one JSON object per market")
     q.add_argument("--ignore-book", action="store_true",
-                   help="ignore the saved top of book (no post-only step-back)")
+                   help="ignore the saved top of book (no post-only step-back, no "
+                        "pooling with the market: the model's values alone)")
     q.set_defaults(func=_cmd_quote)
 
     k = sub.add_parser("cancel-all", help="cancel our resting orders on every open event of "

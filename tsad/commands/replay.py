@@ -6,7 +6,8 @@ hour from the first market's open to the last one's close:
 
 1. values the week with `tsad.core.midweek.value_week` (the configured prediction, error
    history, actuals and hooks, as the daemon does at that instant: only days TSA had
-   published by then count as known);
+   published by then count as known), pooled with the hour's book mid by
+   `tsad.core.consensus` (``[model] market_weight``);
 2. turns the valuations into quotes with `tsad.core.quoting.desired_quotes` under the
    configured policy (seed or edge), given our position and the hour's opening book (the
    previous hourly candle's closing YES bid and ask; ``--ignore-book`` leaves it empty);
@@ -39,7 +40,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from tsad.core import midweek, quoting, risk, tickers
+from tsad.core import consensus, midweek, quoting, risk, tickers
 from tsad.core.fees import FeeAccumulator, FeeSchedule
 from tsad.core.market import Market
 from tsad.core.model import ErrorHistory
@@ -209,6 +210,10 @@ def hour_quotes(
     markets = _active(week.markets, now)
     vals = midweek.value_week(week.event_ticker, markets, now=now, prediction=prediction,
                               history=history, actuals=actuals, hooks=hooks)
+    mc = config.model
+    vals = consensus.pool_all(vals, {
+        t: consensus.market_yes(b.best_bid, b.best_ask, mc.market_max_spread)
+        for t, b in books.items()}, mc.market_weight)
     chosen = quoting.desired_quotes(vals, markets, config.quoting_policy(), positions, books)
     approved, _ = risk.check_quotes(list(chosen.quotes), positions, [], config.risk_limits(),
                                     markets=markets)
@@ -470,7 +475,8 @@ def add_price_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--start", required=True, help="first week's Sunday or earlier (YYYY-MM-DD)")
     p.add_argument("--end", required=True, help="last week's Sunday or later (YYYY-MM-DD)")
     p.add_argument("--ignore-book", action="store_true",
-                   help="quote as if the book were empty (no post-only step-back)")
+                   help="quote as if the book were empty (no post-only step-back, "
+                        "no pooling with the market)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--plot", metavar="DIR", help="write cumulative_pnl.png and calibration.png")
 

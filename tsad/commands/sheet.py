@@ -9,8 +9,8 @@ from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
-from tsad.core import midweek, quoting, tickers
-from tsad.core.market import Event, Market, Valuation
+from tsad.core import consensus, midweek, quoting, tickers
+from tsad.core.market import Event, Market, Outcome, Valuation
 from tsad.core.money import PRICE_ONE, format_count, format_price, parse_price
 from tsad.errors import InputError, ProtocolError
 from tsad.kalshi import wire
@@ -33,6 +33,8 @@ class SheetRow:
     price: int | None
     count: int | None
     reason: str | None = None
+    model_value: Fraction | None = None
+    market_value: Fraction | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Render as the documented JSON object (prices and counts as Kalshi strings)."""
@@ -47,6 +49,8 @@ class SheetRow:
             "price": None if self.price is None else format_price(self.price),
             "count": None if self.count is None else format_count(self.count),
             "reason": self.reason,
+            "model_value": None if self.model_value is None else float(self.model_value),
+            "market_value": None if self.market_value is None else float(self.market_value),
         }
 
 
@@ -141,27 +145,45 @@ def quote_sheet(
     policy: quoting.QuotingPolicy | quoting.EdgePolicy,
     *,
     books: Mapping[str, quoting.BookTop] | None = None,
+    market_weight: Fraction = Fraction(0),
+    market_max_spread: int = 0,
 ) -> list[SheetRow]:
     """Turn valuations into one row per market (in ``markets`` order), as the daemon quotes.
 
-    Positions are taken as flat: the sheet shows what a fresh start would place.
+    The model's values are pooled with the saved book's mid (`tsad.core.consensus`, the
+    daemon's rule; a saved book cannot tell our own orders apart). Positions are taken as
+    flat: the sheet shows what a fresh start would place. Each row also shows the model's
+    value of its leg and the market's.
     """
-    chosen = quoting.desired_quotes(valuations, markets, policy, {}, books or {})
+    tops = books or {}
+    market = {t: consensus.market_yes(b.best_bid, b.best_ask, market_max_spread)
+              for t, b in tops.items()}
+    pooled = consensus.pool_all(valuations, market, market_weight)
+    chosen = quoting.desired_quotes(pooled, markets, policy, {}, tops)
     quotes = {q.ticker: q for q in chosen.quotes}
     reasons = {s.ticker: s.reason for s in chosen.skips}
-    values = {v.ticker: v.true_value for v in valuations}
+    values = {v.ticker: v.true_value for v in pooled}
+    model = {v.ticker: v for v in valuations}
     rows: list[SheetRow] = []
     for m in markets:
         q = quotes.get(m.ticker)
+        v = model.get(m.ticker)
+        yes = market.get(m.ticker)
+        leg = None if v is None else v.outcome
+        model_value = None if v is None else v.true_value
+        market_value = (None if yes is None or leg is None
+                        else yes if leg is Outcome.YES else 1 - yes)
         if q is not None:
             rows.append(SheetRow(
                 ticker=m.ticker, floor_strike=m.floor_strike, side=q.outcome.value,
                 true_value=q.true_value, book_side=q.side.value, price=q.price, count=q.count,
+                model_value=model_value, market_value=market_value,
             ))
         else:
             rows.append(SheetRow(
                 ticker=m.ticker, floor_strike=m.floor_strike, side=None,
                 true_value=values.get(m.ticker), book_side=None, price=None, count=None,
                 reason=reasons.get(m.ticker, "no valuation"),
+                model_value=model_value, market_value=market_value,
             ))
     return rows

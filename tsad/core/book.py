@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -29,6 +30,7 @@ from tsad.errors import ProtocolError
 
 
 __all__ = [
+    "DEPTH",
     "Book",
     "BookEvent",
     "BookMessage",
@@ -37,11 +39,15 @@ __all__ = [
     "BookUpdated",
     "Books",
     "Delta",
+    "Level",
     "SeqAck",
     "Snapshot",
 ]
 
 Level = tuple[int, int]
+
+DEPTH = 3
+"""Levels per side a `BookUpdated` carries."""
 
 
 # -- inputs (what the feed hands over, already parsed to exact ints) -----------------------
@@ -90,11 +96,17 @@ BookMessage = Snapshot | Delta | SeqAck
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BookUpdated:
-    """The top of a fresh book changed (prices are YES prices; None = no level)."""
+    """The top of a fresh book changed (prices are YES prices; None = no level).
+
+    ``bids``/``asks`` are its best ``DEPTH`` levels, best first, with their sizes: enough to
+    see past our own order (one per side) to the best price of others.
+    """
 
     ticker: str
     best_bid: int | None
     best_ask: int | None
+    bids: tuple[Level, ...] = ()
+    asks: tuple[Level, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -253,6 +265,16 @@ class Book:
         self._fresh()
         return sorted(self._asks.items())
 
+    def top(self, depth: int) -> tuple[tuple[Level, ...], tuple[Level, ...]]:
+        """Return the best ``depth`` YES bids and asks, best first.
+
+        Raises:
+            ProtocolError: the book is stale.
+        """
+        self._fresh()
+        return (tuple(heapq.nlargest(depth, self._bids.items())),
+                tuple(heapq.nsmallest(depth, self._asks.items())))
+
 
 class Books:
     """All books of one connection, with ``seq`` checking per subscription id.
@@ -268,7 +290,7 @@ class Books:
         self._last_seq: dict[int, int] = {}
         self._sid_tickers: dict[int, set[str]] = {}
         self._gapped: set[int] = set()
-        self._top: dict[str, tuple[int | None, int | None]] = {}
+        self._top: dict[str, tuple[tuple[Level, ...], tuple[Level, ...]]] = {}
         self.set_tickers(tickers)
 
     def set_tickers(self, tickers: Iterable[str]) -> None:
@@ -442,8 +464,10 @@ class Books:
         return events
 
     def _top_changed(self, book: Book) -> list[BookEvent]:
-        top = (book.best_bid(), book.best_ask())
+        top = book.top(DEPTH)
         if self._top.get(book.ticker) == top:
             return []
         self._top[book.ticker] = top
-        return [BookUpdated(ticker=book.ticker, best_bid=top[0], best_ask=top[1])]
+        bids, asks = top
+        return [BookUpdated(ticker=book.ticker, best_bid=bids[0][0] if bids else None,
+                            best_ask=asks[0][0] if asks else None, bids=bids, asks=asks)]

@@ -24,6 +24,9 @@ returns, and posts every outcome back. Rules (what every decision keeps):
 6. Our orders on markets outside the current event (last week's) are cancelled.
 7. Nothing raises out of `decide` for any market data: a market that breaks the model or
    the risk controls is pulled with the reason, the others are still quoted.
+8. The true value a quote is priced from is the model's pooled with the market's mid of
+   *others* (`tsad.core.consensus`: our resting orders taken out of the book first), so it
+   follows every book update and our own quotes never feed back into it.
 """
 
 from __future__ import annotations
@@ -31,8 +34,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Set
 from dataclasses import dataclass, field, replace
+from fractions import Fraction
 
-from tsad.core import quoting, reconcile, risk
+from tsad.core import consensus, quoting, reconcile, risk
+from tsad.core.book import Level
 from tsad.core.market import Market, Valuation
 from tsad.core.mirror import OrderMirror
 from tsad.core.orders import BookSide, Position
@@ -46,6 +51,7 @@ __all__ = [
     "Key",
     "decide",
     "market_problem",
+    "pooled_valuations",
     "stale_markets",
 ]
 
@@ -62,6 +68,8 @@ class BookView:
 
     best_bid: int | None = None
     best_ask: int | None = None
+    bids: tuple[Level, ...] = ()
+    asks: tuple[Level, ...] = ()
     fresh: bool = False
     stale_since: float | None = None
 
@@ -87,17 +95,21 @@ class Inputs:
     post_only: bool = True
     self_trade_prevention: str = "taker_at_cross"
     cancel_order_on_pause: bool = True
+    market_weight: Fraction = Fraction(0)
+    market_max_spread: int = 0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """What to send: the plan (creates without their final client_order_id yet), the quotes
-    it serves, the markets pulled (with why), and the risk violations."""
+    it serves, the markets pulled (with why), the risk violations, and the true values the
+    quotes were priced from (the model's pooled with the market's, rule 8)."""
 
     plan: reconcile.Plan
     quotes: tuple[Quote, ...]
     pulled: Mapping[str, str]
     violations: tuple[risk.Violation, ...]
+    valuations: Mapping[str, Valuation] = field(default_factory=dict)
 
 
 def market_problem(market: Market) -> str | None:
@@ -133,8 +145,9 @@ def decide(i: Inputs) -> Decision:
     frozen = {t for t in i.markets if t not in pulled and (t not in fresh or t in i.dirty)}
     quotes: list[Quote] = []
     violations: list[risk.Violation] = []
+    valuations = pooled_valuations(i)
     if not i.global_pull:
-        quotes, violations, more = _quotes(i, usable, fresh - set(i.dirty))
+        quotes, violations, more = _quotes(i, valuations, usable, fresh - set(i.dirty))
         pulled.update(more)
     live = [
         reconcile.LiveOrder(order_id=o.order_id, client_order_id=o.client_order_id,
@@ -155,11 +168,30 @@ def decide(i: Inputs) -> Decision:
         replace(r, cancel_order_on_pause=i.cancel_order_on_pause) for r in plan.creates))
     return Decision(plan=plan, quotes=tuple(q for q in quotes
                                             if (q.ticker, q.side) not in i.cooling),
-                    pulled=pulled, violations=tuple(violations))
+                    pulled=pulled, violations=tuple(violations), valuations=valuations)
+
+
+def pooled_valuations(i: Inputs) -> dict[str, Valuation]:
+    """Return each market's true value pooled with its fresh book's mid of others (rule 8)."""
+    if i.market_weight == 0:
+        return dict(i.valuations)
+    ours: dict[tuple[str, BookSide], dict[int, int]] = {}
+    for o in i.mirror.resting():
+        level = ours.setdefault((o.ticker, o.side), {})
+        level[o.price] = level.get(o.price, 0) + o.remaining
+    market = {}
+    for t, b in i.books.items():
+        if b.fresh:
+            bid, ask = consensus.others_top(b.bids, b.asks, ours.get((t, BookSide.BID), {}),
+                                            ours.get((t, BookSide.ASK), {}))
+            market[t] = consensus.market_yes(bid, ask, i.market_max_spread)
+    return {v.ticker: v for v in
+            consensus.pool_all(i.valuations.values(), market, i.market_weight)}
 
 
 def _quotes(
-    i: Inputs, usable: Mapping[str, Market], quotable: Set[str]
+    i: Inputs, valuations: Mapping[str, Valuation], usable: Mapping[str, Market],
+    quotable: Set[str],
 ) -> tuple[list[Quote], list[risk.Violation], dict[str, str]]:
     """Desired quotes after risk; markets whose numbers break the model are pulled."""
     positions = _positions(i.mirror)
@@ -168,7 +200,7 @@ def _quotes(
     pulled: dict[str, str] = {}
     try:
         chosen = quoting.desired_quotes(
-            [v for t, v in i.valuations.items() if t in books],
+            [v for t, v in valuations.items() if t in books],
             [m for t, m in usable.items() if t in books], i.policy, positions, books,
         ).quotes
     except (ArithmeticError, ValueError) as exc:

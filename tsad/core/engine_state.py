@@ -232,9 +232,10 @@ def _one_resync(state: State, out: list[Command]) -> list[Command]:
 def _apply(state: State, event: object, now: float) -> list[Command]:
     if isinstance(event, BookUpdated):
         top = state.books.get(event.ticker)
-        if top is not None and (top.best_bid, top.best_ask, top.fresh) != (
-                event.best_bid, event.best_ask, True):
+        if top is not None and (top.best_bid, top.best_ask, top.bids, top.asks, top.fresh) != (
+                event.best_bid, event.best_ask, event.bids, event.asks, True):
             top.best_bid, top.best_ask = event.best_bid, event.best_ask
+            top.bids, top.asks = event.bids, event.asks
             top.fresh, top.stale_since = True, None
             state.dirty = True
         return []

@@ -284,6 +284,8 @@ _SCHEMA: Final[Mapping[str, Mapping[str, _Reader]]] = {
         "actuals_path": _STATE_PATH,
         "hooks": _hooks,
         "max_prediction_age": _seconds,
+        "market_weight": _probability,
+        "market_max_spread": _price,
     },
     "quoting": {
         "margin": _fraction,

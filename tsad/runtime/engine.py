@@ -223,8 +223,9 @@ class Engine:
 
     @property
     def valuations(self) -> dict[str, Valuation]:
-        """Each market's true value (empty while it cannot be valued)."""
-        return self.state.valuations
+        """Each market's true value as quotes are priced from it: the model's, pooled with
+        the market's mid of others (empty while it cannot be valued)."""
+        return core.pooled_valuations(self._inputs())
 
     @property
     def markets(self) -> dict[str, Market]:
@@ -462,7 +463,7 @@ class Engine:
         now_m = self.clock.monotonic()
         cfg = self.config
         return core.Inputs(
-            markets=self.markets, valuations=self.valuations, books=self.books,
+            markets=self.markets, valuations=self.state.valuations, books=self.books,
             mirror=self.mirror, policy=cfg.quoting_policy(self.fees), limits=cfg.risk_limits(),
             now=now_m, stale_seconds=cfg.daemon.stale_market_seconds,
             global_pull=bool(self.stopping or self.pull_reasons or not self.trading_active
@@ -473,6 +474,7 @@ class Engine:
             prefix=cfg.exchange.client_order_prefix, post_only=cfg.quoting.post_only,
             self_trade_prevention=cfg.quoting.self_trade_prevention,
             cancel_order_on_pause=cfg.risk.cancel_order_on_pause,
+            market_weight=cfg.model.market_weight, market_max_spread=cfg.model.market_max_spread,
         )
 
     def desired(self) -> list[quoting.Quote]:

@@ -104,7 +104,9 @@ class ModelConfig:
     """``[model]``: the forecaster's files and the mid-week hooks (in order).
 
     In paper mode ``prediction_path`` / ``history_path`` may be None: the daemon then
-    synthesises them.
+    synthesises them. ``market_weight`` is the market's share of the true value (its mid of
+    others, when both sides are within ``market_max_spread``, in price units; 0 = the
+    model alone; `tsad.core.consensus`).
     """
 
     prediction_path: Path | None = None
@@ -112,6 +114,8 @@ class ModelConfig:
     actuals_path: Path | None = None
     hooks: tuple[str, ...] = ("realized_days",)
     max_prediction_age: float = 129_600.0
+    market_weight: Fraction = Fraction(1, 2)
+    market_max_spread: int = 1_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
