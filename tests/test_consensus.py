@@ -3,7 +3,9 @@ in Brier than the mix of the two, and blind to our own resting orders."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import signal
 from fractions import Fraction
 from pathlib import Path
 
@@ -15,6 +17,7 @@ from tests.test_engine_core import A, B, inputs, resting
 from tsad.commands.cli import main
 from tsad.core import consensus, engine as core
 from tsad.core.market import Outcome, Valuation
+from tsad.core.orders import BookSide
 
 
 def val(outcome: Outcome | None, v: Fraction | None, ticker: str = A) -> Valuation:
@@ -161,3 +164,60 @@ def test_quote_pools_with_the_saved_book_by_default(quote_env: Path, capsys) -> 
         assert row["true_value"] == pytest.approx((model + leg_market) / 2)
         assert alone[t]["market_value"] is None
     assert len(pooled) == 23
+
+
+async def test_the_daemon_prices_from_others_and_not_from_its_own_quote(
+    tmp_path: Path, sim, key_id, key_file
+) -> None:
+    """A running daemon against the emulator, started with ``market_weight = 0``: the value
+    is the model's. Others are then left bidding 20¢ below our YES bid and asking 8¢ above
+    it, and a reload sets ``market_weight = 0.5``: `tsad status` shows the model's value
+    pooled with *their* mid (6¢ below our price), and it stays there as our bid moves.
+    (Counting our own bid, the mid would be 4¢ above it, then follow our bid around.)"""
+    from tests.daemon_process import DaemonProcess, settled_orders, write_config
+    from tests.test_status import tsad
+    from tsad.core.money import parse_price
+
+    config = write_config(tmp_path, sim, key_id, key_file)
+    text = config.read_text()
+    config.write_text(text.replace("[model]\n", "[model]\nmarket_weight = 0\n", 1))
+    daemon = DaemonProcess(config)
+    await daemon.start()
+
+    async def row(ticker: str) -> dict[str, object]:
+        rc, out, err = await tsad("status", "--config", str(config), "--json")
+        assert rc == 0, err
+        return next(m for m in json.loads(out)["markets"] if m["ticker"] == ticker)
+
+    try:
+        await daemon.wait_for("daemon.ready")
+        await settled_orders(sim, key_id)
+        rc, out, err = await tsad("status", "--config", str(config), "--json")
+        assert rc == 0, err
+        quoted = next(m for m in json.loads(out)["markets"]
+                      if m["order"] is not None and m["order"]["book_side"] == "bid")
+        ticker = str(quoted["ticker"])
+        model = Fraction(parse_price(str(quoted["true_value"])), 10_000)
+        price = parse_price(str(quoted["order"]["price"]))  # type: ignore[index]
+        for o in sim.resting_orders(user="outside"):
+            if o.ticker == ticker:
+                sim.cancel_order(o.order_id)
+        assert 2000 < price < 9200
+        sim.add_order(ticker, BookSide.BID, price - 2000, 500)
+        sim.add_order(ticker, BookSide.ASK, price + 800, 500)
+        config.write_text(config.read_text().replace(
+            "market_weight = 0\n", "market_weight = 0.5\nmarket_max_spread = 0.50\n"))
+        daemon.signal(signal.SIGHUP)
+        await daemon.wait_for("config.reloaded")
+        expected = (model + Fraction(price - 600, 10_000)) / 2
+        async with asyncio.timeout(15):
+            while (value := Fraction(parse_price(str((await row(ticker))["true_value"])),
+                                     10_000)) == model:
+                await asyncio.sleep(0.2)
+        # The status rounds down to $0.0001, and so was the model's value read.
+        assert abs(value - expected) <= Fraction(1, 10_000), (value, expected)
+        await asyncio.sleep(1.0)  # our bid has moved since; the value stays
+        value = Fraction(parse_price(str((await row(ticker))["true_value"])), 10_000)
+        assert abs(value - expected) <= Fraction(1, 10_000), (value, expected)
+    finally:
+        await daemon.kill()
