@@ -149,9 +149,24 @@ class Trader:
 
 class CoreTrader(Trader):
     """The same, deciding through the engine core (`tsad.core.engine.decide`): quoting,
-    risk, pulls, frozen (dirty) markets and reconcile, as the engine runs them."""
+    risk, pulls, frozen (dirty) markets and reconcile, as the engine runs them, with true
+    values pooled half and half with a book of others' levels and our own orders."""
 
     market = T  # the week being traded; `roll` moves to the next one
+    others: tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]] = ((), ())
+
+    def book(self) -> core.BookView:
+        """The book as the feed would show it: others' levels plus our resting orders."""
+        sides: list[dict[int, int]] = [dict(self.others[0]), dict(self.others[1])]
+        for o in self.mirror.resting():
+            if o.ticker == self.market:
+                side = sides[0 if o.side is BookSide.BID else 1]
+                side[o.price] = side.get(o.price, 0) + o.remaining
+        bids = tuple(sorted(sides[0].items(), reverse=True)[:3])
+        asks = tuple(sorted(sides[1].items())[:3])
+        return core.BookView(fresh=True, bids=bids, asks=asks,
+                             best_bid=bids[0][0] if bids else None,
+                             best_ask=asks[0][0] if asks else None)
 
     def plan(self, prices: dict[BookSide, int], size: int, now_ms: int) -> list[Write]:
         # One market: a bid is a YES valuation, an ask a NO one (the policy's price is
@@ -169,7 +184,8 @@ class CoreTrader(Trader):
                         strike_type=StrikeType.GREATER, floor_strike=2_450_000)
         decision = core.decide(core.Inputs(
             markets={t: market}, valuations={t: val},
-            books={t: core.BookView(fresh=True)}, mirror=self.mirror,
+            books={t: self.book()}, mirror=self.mirror,
+            market_weight=Fraction(1, 2), market_max_spread=10_000,
             policy=QuotingPolicy(count=size, max_position=MAX_POSITION,
                                  min_true_value=Fraction(0), max_true_value=Fraction(1)),
             limits=RiskLimits(max_order_size=10**9, max_position=MAX_POSITION,
@@ -348,6 +364,13 @@ class MirrorMachine(RuleBasedStateMachine):
         if self.read_clears_loss and self.now_ms >= self.lost_at_ms + 30_000:
             self.lost = False  # (acks younger than the grace window survive a read)
         self.read, self.read_since = None, None
+
+    @rule(bids=st.lists(st.tuples(st.integers(100, 9900), st.integers(1, 5000)), max_size=3),
+          asks=st.lists(st.tuples(st.integers(100, 9900), st.integers(1, 5000)), max_size=3))
+    def others_quote(self, bids: list[tuple[int, int]], asks: list[tuple[int, int]]) -> None:
+        """Others' levels move (any prices, crossed or not): only the core trader reads them."""
+        if isinstance(self.trader, CoreTrader):
+            self.trader.others = (tuple(dict(bids).items()), tuple(dict(asks).items()))
 
     @precondition(lambda self: all(w.answered for w in self.writes) and self.read_since is None)
     @rule()
