@@ -28,6 +28,7 @@ from tsad.sim import Emulator
 
 __all__ = [
     "KEY_ID",
+    "MODEL_ONLY",
     "DaemonProcess",
     "Figure",
     "Repricer",
@@ -65,7 +66,7 @@ series = "KXTSAW"
 prediction_path = "prediction.json"
 history_path = "history.csv"
 hooks = ["realized_days"]
-
+{model_extra}
 [quoting]
 margin = {margin}
 min_true_value = 0.05
@@ -91,21 +92,27 @@ log_level = "info"
 {daemon_extra}"""
 
 
+#: ``[model]`` line for the rigs that predict each new price from the book's step-back alone:
+#: the model's values, or the market's share (`tsad.core.consensus`) would move them too.
+MODEL_ONLY = "market_weight = 0\n"
+
+
 def config_text(
     sim: Any, *, key_id: str, key_file: Path, count: int, max_position: int,
     tier: str = "basic", timeout: float = 5.0, margin: float = 0.75,
     resync_interval: float = 2.0, exchange_extra: str = "", daemon_extra: str = "",
+    model_extra: str = "",
 ) -> str:
     """Return a demo ``config.toml`` pointing at ``sim``.
 
-    ``exchange_extra`` and ``daemon_extra`` are whole ``key = value`` lines (newline-ended)
-    added to ``[exchange]`` and ``[daemon]``.
+    ``exchange_extra``, ``model_extra`` and ``daemon_extra`` are whole ``key = value`` lines
+    (newline-ended) added to ``[exchange]``, ``[model]`` and ``[daemon]``.
     """
     return CONFIG.format(
         rest_url=sim.rest_url, ws_url=sim.ws_url, key_id=key_id, key_file=key_file,
         tier=tier, timeout=timeout, margin=margin, count=count, max_position=max_position,
         resync_interval=resync_interval, exchange_extra=exchange_extra,
-        daemon_extra=daemon_extra)
+        daemon_extra=daemon_extra, model_extra=model_extra)
 
 
 # --- statistics and result rows ------------------------------------------------------------
@@ -284,7 +291,7 @@ def new_key(directory: Path) -> tuple[Path, bytes]:
 
 def write_workdir(directory: Path, sim: Emulator, key_file: Path, *, count: int = 10,
                   max_position: int = 100, resync_interval: float = 2.0,
-                  tier: str = "basic", margin: float = 0.75) -> Path:
+                  tier: str = "basic", margin: float = 0.75, model_extra: str = "") -> Path:
     """Write prediction, history and a demo config pointing at ``sim``; return the config."""
     from tsad.clock import SystemClock
     from tsad.runtime import paper
@@ -297,7 +304,7 @@ def write_workdir(directory: Path, sim: Emulator, key_file: Path, *, count: int 
     path = directory / "config.toml"
     path.write_text(config_text(
         sim, key_id=KEY_ID, key_file=key_file, count=count, max_position=max_position,
-        resync_interval=resync_interval, tier=tier, margin=margin,
+        resync_interval=resync_interval, tier=tier, margin=margin, model_extra=model_extra,
     ))
     return path
 
@@ -506,13 +513,15 @@ async def first_write_after(sim: Emulator, start: int, t0: float,
 async def running_daemon(tmp: Path, *, probe: bool = False, count: int = 10,
                          max_position: int = 100, resync_interval: float = 2.0,
                          tier: str = "basic", seed: int = 0, margin: float = 0.75,
+                         model_extra: str = "",
                          ) -> AsyncIterator[tuple[Emulator, DaemonProcess]]:
     """Start an emulator (no outside traders) and a ready daemon; yield (sim, daemon)."""
     async with Emulator(now=None, seed=seed, outside_traders=False, tier=tier) as sim:
         key_file, public = new_key(tmp)
         sim.register_key(KEY_ID, public)
         config = write_workdir(tmp, sim, key_file, count=count, max_position=max_position,
-                               resync_interval=resync_interval, tier=tier, margin=margin)
+                               resync_interval=resync_interval, tier=tier, margin=margin,
+                               model_extra=model_extra)
         daemon = DaemonProcess(config, probe=probe)
         await daemon.start()
         try:

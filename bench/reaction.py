@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from bench.harness import (
+    MODEL_ONLY,
     Figure,
     Repricer,
     Row,
@@ -35,7 +36,8 @@ async def measure(quick: bool) -> Figure:
     kinds: Counter[str] = Counter()
     by_kind: dict[str, list[float]] = {"fill": [], "unfill": []}
     with tempfile.TemporaryDirectory(prefix="tsad-bench-") as tmp:
-        async with running_daemon(Path(tmp), count=1, max_position=100_000) as (sim, daemon), \
+        async with running_daemon(Path(tmp), count=1, max_position=100_000,
+                                  model_extra=MODEL_ONLY) as (sim, daemon), \
                 httpx.AsyncClient() as client:
             rig = Repricer(sim, daemon_user(daemon))
             url = f"{sim.rest_url}/exchange/status"

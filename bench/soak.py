@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.harness import (
     KEY_ID,
+    MODEL_ONLY,
     Figure,
     Repricer,
     Row,
@@ -32,8 +33,8 @@ async def measure(quick: bool) -> Figure:
     fig = Figure(name=f"soak — {total:,} feed messages at {RATE:,}/s")
     samples: list[tuple[int, dict[str, int], int]] = []  # (sent, /proc status, tasks)
     with tempfile.TemporaryDirectory(prefix="tsad-bench-") as tmp:
-        async with running_daemon(Path(tmp), probe=True, count=1,
-                                  max_position=1_000_000) as (sim, daemon):
+        async with running_daemon(Path(tmp), probe=True, count=1, max_position=1_000_000,
+                                  model_extra=MODEL_ONLY) as (sim, daemon):
             rig = Repricer(sim, KEY_ID)
             inj = DeltaInjector(sim)
             await daemon.wait_for("bench.probe", timeout=10)

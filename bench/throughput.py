@@ -11,6 +11,7 @@ from typing import Any
 
 from bench.harness import (
     KEY_ID,
+    MODEL_ONLY,
     DaemonProcess,
     Figure,
     Repricer,
@@ -152,7 +153,8 @@ async def measure(quick: bool) -> Figure:
     fig = Figure(name="throughput — orderbook deltas/s the daemon keeps up with")
     results: list[BurstResult] = []
     with tempfile.TemporaryDirectory(prefix="tsad-bench-") as tmp:
-        async with running_daemon(Path(tmp), count=1, max_position=100_000) as (sim, daemon):
+        async with running_daemon(Path(tmp), count=1, max_position=100_000,
+                                  model_extra=MODEL_ONLY) as (sim, daemon):
             rig = Repricer(sim, KEY_ID)
             inj = DeltaInjector(sim)
             await burst(sim, daemon, inj, rig, 2_000, 0.5)  # warm-up
