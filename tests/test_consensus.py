@@ -30,15 +30,18 @@ def val(outcome: Outcome | None, v: Fraction | None, ticker: str = A) -> Valuati
         (4000, 4200, 1000, Fraction(41, 100)),
         (4000, 5000, 1000, Fraction(45, 100)),   # exactly the widest spread allowed
         (4000, 5100, 1000, None),                # wider
-        (None, 4200, 1000, None),                # one side missing
+        (None, 200, 1000, Fraction(1, 100)),      # a lone ask of 2¢: the bid counts as 0
+        (9700, None, 1000, Fraction(985, 1000)),  # a lone bid of 97¢: the ask counts as $1
+        (None, 4200, 1000, None),                # a lone ask of 42¢ says too little
         (4000, None, 1000, None),
+        (None, None, 9999, None),                # an empty book says nothing
         (4200, 4200, 1000, None),                # locked
         (4300, 4200, 1000, None),                # crossed
-        (0, 100, 1000, None),                    # not a price
-        (9900, 10_000, 1000, None),
+        (-1, 100, 1000, None),                   # not a price
+        (9900, 10_001, 1000, None),
     ],
 )
-def test_market_probability_is_the_mid_of_a_tight_two_sided_book(bid, ask, spread, expected):
+def test_market_probability_is_the_mid_of_a_tight_book(bid, ask, spread, expected):
     assert consensus.market_yes(bid, ask, spread) == expected
 
 

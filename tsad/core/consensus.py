@@ -5,8 +5,10 @@
 # * The market's probability of YES is the mid of the best YES bid and the best YES ask of
 #   *others*: our own resting orders are taken out of the book first, so our quotes never
 #   feed back into the value they are priced from.
-# * It is used only when both sides are present and the spread is at most ``max_spread``;
-#   otherwise the market says nothing and the model's value stands alone.
+# * An empty side counts at its limit (no bid: $0, no ask: $1), as nobody will pay more
+#   or take less. The market is used only when its spread, so counted, is at most
+#   ``max_spread`` (a lone ask of 2¢ says YES is worth about 1¢; a lone ask of 30¢ says
+#   little); otherwise it says nothing and the model's value stands alone.
 # * The pooled probability of YES is the linear pool ``(1 − w)·model + w·market``, exact in
 #   Fractions. Squared error is convex, so on any set of contracts its Brier score is never
 #   above ``(1 − w)·B(model) + w·B(market)``: pooling with a sharper market cannot lose
@@ -57,14 +59,15 @@ def others_top(
 def market_yes(best_bid: int | None, best_ask: int | None, max_spread: int) -> Fraction | None:
     """Return the market's probability of YES (the mid), or None when the book says nothing.
 
-    The book says nothing when a side is missing, the prices are outside (0, 1), the book
-    is crossed or locked, or the spread is wider than ``max_spread``.
+    An empty side counts at its limit (bid 0, ask ``PRICE_ONE``). The book says nothing
+    when it is then crossed or locked, a price is outside [0, 1], or the spread is wider
+    than ``max_spread``.
     """
-    if best_bid is None or best_ask is None:
+    bid = 0 if best_bid is None else best_bid
+    ask = PRICE_ONE if best_ask is None else best_ask
+    if not 0 <= bid < ask <= PRICE_ONE or ask - bid > max_spread:
         return None
-    if not 0 < best_bid < best_ask < PRICE_ONE or best_ask - best_bid > max_spread:
-        return None
-    return Fraction(best_bid + best_ask, 2 * PRICE_ONE)
+    return Fraction(bid + ask, 2 * PRICE_ONE)
 
 
 def pool(valuation: Valuation, market: Fraction | None, weight: Fraction) -> Valuation:

@@ -105,8 +105,8 @@ class ModelConfig:
 
     In paper mode ``prediction_path`` / ``history_path`` may be None: the daemon then
     synthesises them. ``market_weight`` is the market's share of the true value (its mid of
-    others, when both sides are within ``market_max_spread``, in price units; 0 = the
-    model alone; `tsad.core.consensus`).
+    others, when its spread is within ``market_max_spread``, in price units; 0 = the model
+    alone; `tsad.core.consensus`).
     """
 
     prediction_path: Path | None = None
