@@ -119,7 +119,9 @@ def _cmd_quote(args: argparse.Namespace) -> int:
             tv = "" if r.true_value is None else f"{float(r.true_value):.4f}"
             what = (f"{j['side']:>3} {j['book_side']:>3} {j['price']} x {j['count']}"
                     if r.side else f"-- {r.reason}")
-            print(f"{r.ticker:<28} {tv:>7}  {what}")
+            views = ("" if r.market_value is None or r.model_value is None else
+                     f"  (model {float(r.model_value):.4f}, market {float(r.market_value):.4f})")
+            print(f"{r.ticker:<28} {tv:>7}  {what}{views}")
     return 0
 
 
