@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -285,3 +285,18 @@ def test_file_version(tmp_path: Path) -> None:
     assert v1 == hashlib.sha256(path.read_bytes()).hexdigest()[:12]
     path.write_text('{"2024-09-08": {"prediction": 2440001}}')
     assert file_version(path) != v1
+
+
+def test_a_stated_history_carries_the_spread_of_its_latest_year(tmp_path: Path) -> None:
+    """Dated Monday-open rows, in any order, give the ratio of the latest 52 weeks' mean
+    absolute error to all of them; the seed's undated history keeps 1."""
+    rows = ["date,passengers_7_day_moving_average,prediction,known_days,holiday,known_sum"]
+    sunday = date(2022, 1, 2)
+    for i in range(104):
+        actual = 2_020_000 if i < 52 else 2_010_000  # errors +1 % then +0.5 %
+        rows.append(f"{sunday + timedelta(days=7 * i)},{actual},2000000,0,0,0")
+    text = "\n".join([rows[0], *reversed(rows[1:])]) + "\n"
+    hist = load_history(write(tmp_path, "stated.csv", text))
+    assert hist.spread_scale == pytest.approx(0.005 / 0.0075)
+    seed_text = H + "2024-09-03,2400000,Tuesday,2000000\n" * 60
+    assert load_history(write(tmp_path, "lagged.csv", seed_text)).spread_scale == 1.0

@@ -21,7 +21,7 @@ from tsad.core.midweek import (
     seed,
     value_week,
 )
-from tsad.core.model import ErrorHistory, OutcomeDistribution
+from tsad.core.model import ErrorHistory, OutcomeDistribution, spread_ratio
 from tsad.core.tickers import event_dates
 from tsad.errors import ConfigError, HookError
 
@@ -61,6 +61,34 @@ def test_realized_days_with_no_known_day_is_the_seed() -> None:
     d = realized_days(c, seed_dist(c))
     assert d == seed_dist(c)
     assert d.weight == 1.0
+
+
+def test_realized_days_takes_the_spread_of_the_latest_year() -> None:
+    """A history whose latest errors run at half its overall size prices Monday open
+    with the same errors at half the spread (and the seed hook does not)."""
+    c = ctx()
+    narrow = WeekContext(event_ticker=EVENT, dates=DATES, now=NOW, known={}, prediction=P,
+                         history=ErrorHistory(errors=HISTORY.errors, spread_scale=0.5))
+    d = realized_days(narrow, seed_dist(c))
+    assert d.weight == 2.0
+    assert d.prob_above(P * 1.034) == Fraction(1, 3)  # the +7 % errors now reach +3.5 %
+    assert d.prob_above(P * 1.036) == 0
+    assert seed(narrow, seed_dist(c)).weight == 1.0
+
+
+@pytest.mark.parametrize(
+    ("errors", "expected"),
+    [
+        pytest.param([0.02] * 52 + [0.01] * 52, 0.01 / 0.015, id="latest-year-half-as-large"),
+        pytest.param([0.01] * 60 + [-0.04] * 52, 1.5, id="clipped-above"),
+        pytest.param([0.05] * 60 + [0.0] * 52, 0.5, id="clipped-below"),
+        pytest.param([0.03] * 52, 1.0, id="no-longer-than-a-year"),
+        pytest.param([0.0] * 80, 1.0, id="no-error-at-all"),
+    ],
+)
+def test_spread_ratio(errors: list[float], expected: float) -> None:
+    """Mean absolute error of the latest 52 weeks over the whole list's, clipped."""
+    assert spread_ratio(errors) == pytest.approx(expected)
 
 
 def test_realized_days_with_four_known_days() -> None:

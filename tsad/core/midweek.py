@@ -113,6 +113,11 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
     with its own errors instead is the ``state_errors`` hook; on the walk-forward
     backtest the scaled Monday-open errors scored better at every state.
 
+    Their spread is also scaled by the history's ``spread_scale``: the whole history gives
+    the shape, its latest year how wide errors run now (`model.spread_ratio`). On the
+    2023–2024 walk-forward this lowered the Brier score at Monday open, where the hook
+    would otherwise be the seed's own distribution, and at most states after.
+
     Raises:
         HookError: ``R ≤ 0``, or ``dist`` is an explicit-outcome distribution.
     """
@@ -130,7 +135,8 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
         )
     if dist.outcomes is not None:
         raise HookError("realized_days needs an error distribution, got explicit outcomes")
-    return dist.reweighted(prediction=p, weight=dist.weight * (7 * p / remaining))
+    return dist.reweighted(prediction=p, weight=dist.weight * (7 * p / remaining)
+                           / ctx.history.spread_scale)
 
 
 def state_errors(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistribution:

@@ -31,8 +31,11 @@ from tsad.core.market import Market, Outcome, StrikeType, Valuation
 
 __all__ = [
     "MIN_HISTORY",
+    "RECENT_WEEKS",
+    "SPREAD_LIMITS",
     "ErrorHistory",
     "OutcomeDistribution",
+    "spread_ratio",
     "value_market",
     "value_markets",
 ]
@@ -55,6 +58,30 @@ def _sorted_finite(values: Iterable[float], what: str) -> tuple[float, ...]:
     return out
 
 
+RECENT_WEEKS = 52
+"""How many of the latest weekly errors set the spread (`spread_ratio`)."""
+
+SPREAD_LIMITS = (0.5, 1.5)
+"""The spread ratio is clipped to this range."""
+
+
+def spread_ratio(errors_by_week: Sequence[float], recent: int = RECENT_WEEKS) -> float:
+    """Return the mean absolute error of the latest ``recent`` weeks over the whole list's.
+
+    ``errors_by_week`` is in week order. The history gives the distribution's shape; its
+    last year says how wide it runs now (forecasts get better or worse by regime). Clipped
+    to `SPREAD_LIMITS`; 1 when the list is no longer than ``recent`` or has no error.
+    """
+    if len(errors_by_week) <= recent:
+        return 1.0
+    whole = math.fsum(abs(e) for e in errors_by_week) / len(errors_by_week)
+    if not whole > 0:
+        return 1.0
+    latest = math.fsum(abs(e) for e in errors_by_week[-recent:]) / recent
+    lo, hi = SPREAD_LIMITS
+    return min(max(latest / whole, lo), hi)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ErrorHistory:
     """Past relative forecast errors, sorted ascending, optionally by information state.
@@ -66,15 +93,20 @@ class ErrorHistory:
             ``S`` the known days' sum, by ``(known days, holiday week)``; empty for a
             history that does not record its state (the seed's ``lagged_tsa_data.csv``).
             In state 0 (``S = 0``) a stratum's error is the whole-week error.
+        spread_scale: how large the latest errors run against the whole history's
+            (`spread_ratio`); 1 for a history without dated weeks.
     """
 
     errors: tuple[float, ...]
     strata: Mapping[Stratum, tuple[float, ...]] = field(default_factory=dict)
+    spread_scale: float = 1.0
     _pooled: dict[int, tuple[float, ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
     def __post_init__(self) -> None:
+        if not (math.isfinite(self.spread_scale) and self.spread_scale > 0):
+            raise ValueError(f"spread_scale must be a positive number, got {self.spread_scale}")
         object.__setattr__(self, "errors", _sorted_finite(self.errors, "error history"))
         strata = {
             key: _sorted_finite(values, f"error history (known days {key[0]})")

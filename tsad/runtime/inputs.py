@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Final, TypeVar
 
 from tsad.core.holidays import is_holiday_week
-from tsad.core.model import MIN_HISTORY, ErrorHistory
+from tsad.core.model import MIN_HISTORY, ErrorHistory, spread_ratio
 from tsad.errors import InputError
 
 
@@ -305,7 +305,9 @@ def parse_history_csv(text: str, name: str) -> ErrorHistory:
     state, never mixed: state 0 rows give the Monday-open errors (what ``seed`` prices
     with), and every row gives its state's error of the unknown days
     ``(7A - S) / (7P - S) - 1`` (what ``realized_days`` prices each state with). Without a
-    ``holiday`` column the week's holiday flag is computed from its Sunday.
+    ``holiday`` column the week's holiday flag is computed from its Sunday. Its dated
+    Monday-open rows also give the history's ``spread_scale`` (`model.spread_ratio`: how
+    large the latest year's errors run against the whole history's).
 
     Raises:
         InputError: missing columns, malformed, NaN, negative or absurd values, a bad state,
@@ -313,6 +315,7 @@ def parse_history_csv(text: str, name: str) -> ErrorHistory:
             names the minimum).
     """
     pairs: list[tuple[float, float]] = []
+    dated: list[tuple[str, float]] = []  # (the week's Sunday, its Monday-open error)
     strata: dict[tuple[int, bool], list[float]] = {}
     header = next(csv.reader(io.StringIO(text, newline="")), [])
     stated = HISTORY_STATE in [h.strip() for h in header]
@@ -331,6 +334,8 @@ def parse_history_csv(text: str, name: str) -> ErrorHistory:
         known, holiday, known_sum = _state_of(fields, name, row)
         if known == 0:
             pairs.append((actual, prediction))
+            if fields.get("date", "").strip() and prediction > 0:
+                dated.append((fields["date"].strip(), actual / prediction - 1))
         rest = 7 * prediction - known_sum
         if rest <= 0:
             raise InputError(
@@ -350,7 +355,9 @@ def parse_history_csv(text: str, name: str) -> ErrorHistory:
             "to price"
         )
     base = ErrorHistory.from_pairs(pairs)
-    return ErrorHistory(errors=base.errors, strata={k: tuple(v) for k, v in strata.items()})
+    scale = spread_ratio([e for _, e in sorted(dated)]) if len(dated) == len(pairs) else 1.0
+    return ErrorHistory(errors=base.errors, strata={k: tuple(v) for k, v in strata.items()},
+                        spread_scale=scale)
 
 
 def _state_of(fields: Mapping[str, str], name: str, row: int) -> tuple[int, bool, float]:
