@@ -72,7 +72,7 @@ MARKET_NOTE: Final = (
     "this model 0.099 on the contracts it priced and the market's ask 0.060 on the same "
     "contracts; with w = 0.5 that bound is 0.080 for that model, and below it for this one "
     "(on strikes within 100,000 of its own prediction at four known days, the earlier model "
-    "scored 0.095 on 2023-24 and this one 0.087, through the same CLI path). Public work "
+    "scored 0.095 on 2023-24 and this one 0.085, through the same CLI path). Public work "
     "on these markets agrees that the mid is the sharper forecaster (a lab's verdict that "
     "the Kalshi mid beats every free model on professionally quoted series; a remainder "
     "model that lost against the market on a 2025-26 holdout). Set w = 0 to price from your "
