@@ -45,7 +45,7 @@ from tsad.commands.forecaster import (
 )
 from tsad.core import tickers
 from tsad.core.midweek import format_days, missing_published, published_through
-from tsad.core.model import MIN_HISTORY
+from tsad.core.model import MIN_HISTORY, spread_ratio
 from tsad.core.tickers import ET
 from tsad.errors import InputError, TsadError
 
@@ -217,6 +217,7 @@ def cmd_forecast(args: argparse.Namespace) -> int:
         actuals = read_actuals(Path(args.actuals))
         check_fresh(actuals, now, args.actuals)
         cutoff = published_through(now)
+        spread: float | None = None
         fc = forecast_week(actuals, week_end_sunday(week), known_through=cutoff, params=params)
         if args.history_out:
             since = parse_day(args.history_from, "--history-from") if args.history_from else None
@@ -238,6 +239,9 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                     "`tsad fetch-actuals --backfill`)"
                 )
             atomic_write_text(Path(args.history_out), format_history_csv(rows))
+            monday_open = [float(r.actual_mean) / r.prediction - 1
+                           for r in sorted(rows, key=lambda r: r.week_end) if r.known_days == 0]
+            spread = spread_ratio(monday_open) if monday_open else None
         if args.out:
             merge_prediction_file(Path(args.out), fc.week_end, fc.prediction)
     except (TsadError, ValueError, OSError) as exc:
@@ -256,6 +260,8 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                     None if fc.remainder_ratio is None else round(fc.remainder_ratio, 6)
                 ),
                 "now": now.isoformat(),
+                # How wide realized_days will run the history's errors (latest year / all).
+                "history_spread_scale": None if spread is None else round(spread, 4),
             },
             sort_keys=True,
         )
