@@ -11,8 +11,9 @@ OpenAPI 3.0 is not plain JSON Schema; before validating, each document is rewrit
   ``additionalProperties`` and is not part of an ``allOf``, so a field the spec never names
   is an error: the emulator must not invent fields.
 
-The AsyncAPI ticker pattern ``^[A-Z0-9-]+$`` rejects the spec's own examples and every KXTSAW
-ticker (a known defect of the document); it is widened to ``^[A-Z0-9.-]+$``.
+The AsyncAPI document's schemas use OpenAPI's ``nullable: true`` too; it admits ``null`` there
+as well. The AsyncAPI ticker pattern ``^[A-Z0-9-]+$`` rejects the spec's own examples and every
+KXTSAW ticker (a known defect of the document); it is widened to ``^[A-Z0-9.-]+$``.
 """
 
 from __future__ import annotations
@@ -266,6 +267,8 @@ def _close_objects(node: Any) -> Any:
     if ("properties" in out and "additionalProperties" not in out
             and out.get("type") in ("object", None) and "allOf" not in out):
         out["additionalProperties"] = False
+    if out.pop("nullable", None) is True and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]  # the AsyncAPI document uses OpenAPI's nullable
     return out
 
 

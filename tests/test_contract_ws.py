@@ -172,6 +172,19 @@ async def test_every_channel_conforms_message_by_message(sim: Emulator, rsa_key,
             determined = await ws.wait(typed("market_lifecycle_v2", event_type="determined"))
             assert determined[0]["msg"]["result"] == "no"
 
+            # An event fee override set, then cleared: event_fee_update on the lifecycle sid,
+            # and GET /events/{t} shows it while set (both validated against the specs).
+            sim.set_event_fee_override(sim.event_ticker, "quadratic_with_maker_fees", 0.5)
+            fee = await ws.wait(typed("event_fee_update", event_ticker=sim.event_ticker))
+            assert fee[0]["sid"] == sids["market_lifecycle_v2"]
+            assert fee[0]["msg"]["fee_type_override"] == "quadratic_with_maker_fees"
+            event = (await api.get(f"/events/{sim.event_ticker}"))["event"]
+            assert event["fee_multiplier_override"] == 0.5
+            sim.set_event_fee_override(sim.event_ticker, None)
+            await ws.wait(typed("event_fee_update", fee_type_override=None), 1)
+            cleared = (await api.get(f"/events/{sim.event_ticker}"))["event"]
+            assert "fee_type_override" not in cleared
+
             # Errors and the subscription list.
             await ws.send({"id": 5, "cmd": "subscribe", "params": {"channels": ["nope"]}})
             assert (await ws.wait(lambda m: m.get("id") == 5))[0]["type"] == "error"

@@ -49,6 +49,7 @@ __all__ = [
     "FeeType",
     "FillFee",
     "fee_schedule",
+    "with_override",
 ]
 
 TAKER_RATE: Final = Fraction(7, 100)
@@ -146,6 +147,21 @@ def fee_schedule(fee_type: str | None, multiplier: float | str | Fraction | None
     if m < 0:
         raise ValueError(f"fee_multiplier {multiplier!r} is negative")
     return FeeSchedule(fee_type=kind, multiplier=m)
+
+
+def with_override(
+    series: FeeSchedule, fee_type: str | None, multiplier: float | str | Fraction | None
+) -> FeeSchedule:
+    """Return the schedule an event's markets pay: its override when one is set, else the
+    series' (Kalshi: the event-level override "takes precedence over the series-level fee";
+    a cleared override sends both fields null).
+
+    Raises:
+        ValueError: an unknown override type or a negative multiplier.
+    """
+    if fee_type is None:
+        return series
+    return fee_schedule(fee_type, multiplier)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

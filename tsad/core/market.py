@@ -53,12 +53,18 @@ class Market:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Event:
-    """One weekly event and its markets, sorted by strike."""
+    """One weekly event and its markets, sorted by strike.
+
+    ``fee_type_override``/``fee_multiplier_override``: the event's own fee schedule, which
+    takes precedence over the series' while its type is set (`fees.with_override`).
+    """
 
     event_ticker: str
     series_ticker: str
     title: str = ""
     markets: tuple[Market, ...] = field(default_factory=tuple)
+    fee_type_override: str | None = None
+    fee_multiplier_override: float | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -114,9 +114,9 @@ class Feed:
     `tsad.core.book` (`BookUpdated`, `BookStale`, `BookResynced`), and the decoded messages
     of `tsad.kalshi.messages` other than command replies (`TickerUpdate`, `TradeMsg`,
     `FillMsg`, `UserOrderMsg`, `PositionMsg`, `LifecycleMsg`, `MarketCreated`,
-    `PriceGridChanged`, `EventCreated`, `OrderGroupUpdate`). A frame that does not decode
-    is logged and skipped; if it was an orderbook message of our book subscription, its
-    book goes stale and is resynced.
+    `PriceGridChanged`, `EventCreated`, `EventFeeUpdate`, `OrderGroupUpdate`). A frame that
+    does not decode is logged and skipped; if it was an orderbook message of our book
+    subscription, its book goes stale and is resynced.
 
     Args:
         ws_url: ``wss://…/trade-api/ws/v2``.

@@ -7,7 +7,8 @@ what the feed needs to recover from it (type, sid, seq, market).
 
 Lifecycle messages the engine acts on have their own types: `MarketCreated` (a new market,
 ``market_lifecycle_v2`` ``created``), `PriceGridChanged` (``price_level_structure_updated``:
-the market's valid prices changed) and `EventCreated` (``event_lifecycle``: a new event);
+the market's valid prices changed), `EventCreated` (``event_lifecycle``: a new event) and
+`EventFeeUpdate` (``event_fee_update``: the event's fee override was set or cleared);
 every other ``market_lifecycle_v2`` event type is a `LifecycleMsg`. `OrderGroupUpdate`
 (``order_group_updates``) tells when our order group was triggered by its contracts limit.
 """
@@ -31,6 +32,7 @@ __all__ = [
     "CommandAck",
     "ErrorMsg",
     "EventCreated",
+    "EventFeeUpdate",
     "FillMsg",
     "FrameHeader",
     "LifecycleMsg",
@@ -199,6 +201,17 @@ class PriceGridChanged:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class EventFeeUpdate:
+    """``event_fee_update`` (``market_lifecycle_v2`` channel): an event's fee override was set,
+    or cleared (both fields None): its markets now pay it instead of the series' fees."""
+
+    sid: int
+    event_ticker: str
+    fee_type: str | None = None
+    fee_multiplier: float | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class EventCreated:
     """``event_lifecycle``: a new event of ``series_ticker`` (markets follow as `MarketCreated`)."""
 
@@ -270,6 +283,7 @@ class UnknownMsg:
 WsMessage: TypeAlias = (
     OrderbookSnapshot | OrderbookDelta | TickerUpdate | TradeMsg | FillMsg | UserOrderMsg
     | PositionMsg | LifecycleMsg | MarketCreated | PriceGridChanged | EventCreated
+    | EventFeeUpdate
     | OrderGroupUpdate | Subscribed | CommandAck | ErrorMsg | UnknownMsg
 )
 
@@ -361,6 +375,12 @@ def _grid(m: JsonObject) -> PriceGrid | None:
 
 def _strike(m: JsonObject, meta: JsonObject, key: str) -> float | None:
     return m.opt_float(key) if m.has(key) else meta.opt_float(key)
+
+
+def _ws_event_fee(env: JsonObject, m: JsonObject) -> WsMessage:
+    return EventFeeUpdate(sid=env.req_int("sid"), event_ticker=m.req_str("event_ticker"),
+                          fee_type=m.opt_str("fee_type_override"),
+                          fee_multiplier=m.opt_float("fee_multiplier_override"))
 
 
 def _ws_lifecycle(env: JsonObject, m: JsonObject) -> WsMessage:
@@ -477,6 +497,7 @@ def decode_ws(frame: str | bytes) -> WsMessage:
         "market_position": _ws_position,
         "market_lifecycle_v2": _ws_lifecycle,
         "event_lifecycle": _ws_event,
+        "event_fee_update": _ws_event_fee,
         "order_group_updates": _ws_order_group,
     }
     if kind in decoders:

@@ -188,6 +188,8 @@ def decode_event_rows(payload: Json) -> tuple[Event, tuple[str, ...]]:
         series_ticker=ev.req_str("series_ticker"),
         title=ev.opt_str("title") or "",
         markets=tuple(sorted(markets, key=_strike_key)),
+        fee_type_override=ev.opt_str("fee_type_override"),
+        fee_multiplier_override=ev.opt_float("fee_multiplier_override"),
     )
     return event, bad
 

@@ -76,19 +76,13 @@ from tsad.core.exchange import Exchange
 from tsad.core.fees import FeeSchedule
 from tsad.core.market import Event, Market, Valuation
 from tsad.core.mirror import OrderMirror
-from tsad.core.orders import (
-    BookSide,
-    Fill,
-    MirrorOrder,
-    OrderStatus,
-)
-from tsad.errors import (
-    FatalError,
-)
+from tsad.core.orders import BookSide, Fill, MirrorOrder, OrderStatus
+from tsad.errors import FatalError
 from tsad.kalshi.feed import FeedConnected, FeedDisconnected
-from tsad.kalshi.wire import FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
+from tsad.kalshi.wire import EventFeeUpdate, FillMsg, LifecycleMsg, OrderGroupUpdate, UserOrderMsg
 from tsad.runtime import (
     engine_feed,
+    engine_fees,
     engine_inputs,
     engine_reads,
     engine_records,
@@ -186,8 +180,11 @@ class Engine:
         self.journal = journal
         # Fills at their true value, settlements, marks: what `tsad report` values PnL by.
         self.ledger = Ledger(journal)
-        # The series' fees as the exchange reports them (None until read: KXTSAW's default).
+        # The fees quotes are priced with: the series' as the exchange reports them, or the
+        # event's override (`engine_fees`); None until read: KXTSAW's default.
         self.fees: FeeSchedule | None = None
+        self.series_fees: FeeSchedule | None = None
+        self.fee_override: tuple[str | None, float | None] = (None, None)
         self.clock = clock
         self.queue = queue
         self._load_config = load_config
@@ -451,8 +448,9 @@ class Engine:
         self._core(engine_messages.GroupResetDone(err))
 
     def _on_rolled_over(self, ev: RolledOver) -> None:
-        if ev.fees is not None:
-            self.fees = ev.fees
+        engine_fees.take_series(self, ev.fees)
+        if ev.event is not None:
+            engine_fees.take_event(self, ev.event)
         err = None if ev.error is None else str(ev.error)
         self._core(engine_messages.EventFetched(ev.event, err))
 
@@ -597,6 +595,7 @@ _HANDLERS: Mapping[type, Callable[[Engine, Any], None]] = {
     FillMsg: engine_feed.on_fill,
     UserOrderMsg: engine_feed.on_user_order,
     LifecycleMsg: engine_feed.on_lifecycle,
+    EventFeeUpdate: engine_fees.on_event_fee,
     OrderGroupUpdate: engine_feed.on_order_group,
     GroupReset: Engine._on_group_reset,
 }

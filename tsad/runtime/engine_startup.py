@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import structlog
 
 from tsad.core import engine_state, tickers
-from tsad.runtime import engine_feed, engine_inputs, engine_tasks
+from tsad.runtime import engine_feed, engine_fees, engine_inputs, engine_tasks
 
 
 if TYPE_CHECKING:
@@ -40,7 +40,9 @@ async def start(eng: Engine) -> None:
     event_ticker = cfg.market.event or tickers.current_event_ticker(now, cfg.market.series)
     event = await eng.exchange.get_event(event_ticker)
     engine_state.set_event(eng.state, event, eng.clock.monotonic())
-    eng.fees = await engine_tasks.fee_schedule(eng.exchange, cfg.market.series)
+    engine_fees.take_series(eng, await engine_tasks.fee_schedule(eng.exchange,
+                                                                  cfg.market.series))
+    engine_fees.take_event(eng, event)
     # Every open event of the series: a previous instance's orders on last week's markets
     # are ours to manage (cancel) too.
     orders = await eng.exchange.list_orders(status="resting")
@@ -84,4 +86,6 @@ async def start(eng: Engine) -> None:
         fills_new=new,
         unresolved_intents=len(unresolved),
         trading_active=eng.trading_active,
+        fee_type=None if eng.fees is None else eng.fees.fee_type.value,
+        fee_multiplier=None if eng.fees is None else str(eng.fees.multiplier),
     )

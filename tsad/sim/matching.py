@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
+from tsad.core.fees import FeeSchedule
 from tsad.core.money import CENT_GRID, PRICE_ONE, PriceGrid
 from tsad.core.orders import BookSide, OrderStatus
 from tsad.errors import Conflict, NotFound, OrderRejected
@@ -74,6 +75,8 @@ class MatchingEngine:
         self.notional: dict[str, int] = {}
         self.last_price: dict[str, int] = {}
         self.last_size: dict[str, int] = {}
+        # A market's own fee schedule (its event's override); absent: the quadratic default.
+        self.fee_schedules: dict[str, FeeSchedule] = {}
 
     # ----------------------------------------------------------------- setup and reads
 
@@ -515,8 +518,12 @@ class MatchingEngine:
             maker.status = OrderStatus.EXECUTED
         taker.remaining -= count
         taker.filled += count
+        schedule = self.fee_schedules.get(taker.ticker)
         for order, is_taker in ((taker, True), (maker, False)):
-            fee = taker_fee(count, price) if is_taker else 0
+            if schedule is not None:
+                fee = schedule.trade_fee(count, price, is_taker=is_taker)
+            else:
+                fee = taker_fee(count, price) if is_taker else 0
             leg = leg_price(order.side, price)
             if is_taker:
                 order.taker_fill_cost += count * leg

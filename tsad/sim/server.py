@@ -245,6 +245,12 @@ class Emulator:
         the orders created with ``cancel_order_on_pause``."""
         self.venue.pause(exchange=True, active=active)
 
+    def set_event_fee_override(self, event_ticker: str, fee_type: str | None,
+                               multiplier: float | None = None) -> None:
+        """Set (``fee_type`` None: clear) an event's fee override, announced on
+        ``market_lifecycle_v2`` as ``event_fee_update``; its markets' fills pay it."""
+        self.venue.set_event_fee_override(event_ticker, fee_type, multiplier)
+
     def pause(self) -> None:
         """Pause trading (shorthand for ``set_trading_active(False)``)."""
         self.set_trading_active(False)

@@ -329,6 +329,14 @@ class Hub:
         for conn, sub in self._subs("market_lifecycle_v2", None):
             self._send(conn, sub, "market_lifecycle_v2", msg)
 
+    def event_fee_update(self, event_ticker: str, fee_type: str | None,
+                         multiplier: float | None) -> None:
+        """Send an ``event_fee_update`` to every ``market_lifecycle_v2`` subscription."""
+        msg: JSON = {"event_ticker": event_ticker, "fee_type_override": fee_type,
+                     "fee_multiplier_override": multiplier}
+        for conn, sub in self._subs("market_lifecycle_v2", None):
+            self._send(conn, sub, "event_fee_update", msg)
+
     def group_update(self, user: str, event_type: str, group_id: str, limit_fp: str | None,
                      ts: int) -> None:
         """Send an ``order_group_updates`` message to ``user``'s subscriptions."""

@@ -10,11 +10,12 @@ from __future__ import annotations
 import random
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, Final
 
 from tsad.clock import SystemClock
+from tsad.core.fees import fee_schedule
 from tsad.core.market import Event, Market
 from tsad.core.money import PRICE_ONE, format_count
 from tsad.core.orders import BookSide
@@ -147,6 +148,32 @@ class Venue:
         """Return every hosted event, the first week's first."""
         return [self.event, *self.weeks.values()]
 
+    def set_event_fee_override(self, event_ticker: str, fee_type: str | None,
+                               multiplier: float | None) -> None:
+        """Set (or, with ``fee_type`` None, clear) an event's fee override: its markets'
+        fills pay it, ``GET /events`` shows it, and ``event_fee_update`` announces it.
+
+        Raises:
+            KeyError: not a hosted event.
+            ValueError: an unknown fee type or a negative multiplier.
+        """
+        event = self.hosted_event(event_ticker)
+        if event is None:
+            raise KeyError(event_ticker)
+        schedule = None if fee_type is None else fee_schedule(fee_type, multiplier)
+        multiplier = None if fee_type is None else multiplier
+        event = replace(event, fee_type_override=fee_type, fee_multiplier_override=multiplier)
+        if event_ticker == self.event.event_ticker:
+            self.event = event
+        else:
+            self.weeks[event_ticker] = event
+        for m in event.markets:
+            if schedule is None:
+                self.engine.fee_schedules.pop(m.ticker, None)
+            else:
+                self.engine.fee_schedules[m.ticker] = schedule
+        self.hub.event_fee_update(event_ticker, fee_type, multiplier)
+
     def add_week(self, sunday: date) -> Event:
         """Host the week ending ``sunday`` too (see `Emulator.add_week`).
 
@@ -190,6 +217,9 @@ class Venue:
         close = event.markets[0].close_time
         if close is not None:
             out["strike_date"] = rfc3339(close)
+        if event.fee_type_override is not None:
+            out["fee_type_override"] = event.fee_type_override
+            out["fee_multiplier_override"] = event.fee_multiplier_override
         if nested:
             out["markets"] = [self.market_json(m.ticker) for m in event.markets]
         return out
