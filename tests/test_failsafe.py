@@ -60,10 +60,13 @@ def catches(pid: int, sig: int) -> bool:
 
 
 async def wait_armed(d: Daemon) -> None:
-    """Wait until the interpreter has run our entry point's first line (signals armed)."""
+    """Wait until the interpreter has run our entry point's first line: every signal we
+    record is armed (they are armed one after another; a SIGHUP sent when only SIGTERM was
+    would still meet the default action)."""
     assert d.proc is not None
     async with asyncio.timeout(10):
-        while not catches(d.proc.pid, signal.SIGTERM):
+        while not all(catches(d.proc.pid, sig)
+                      for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)):
             await asyncio.sleep(0.001)
 
 
