@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from conftest import write_demo_config
@@ -127,3 +128,21 @@ async def settled_orders(sim, key_id: str, *, quiet: float = 1.0, timeout: float
             elif now and loop.time() - since >= quiet:
                 return now
             await asyncio.sleep(0.1)
+
+
+@contextlib.asynccontextmanager
+async def quoting_daemon(directory: Path, sim, key_id: str, key_file: Path, *,
+                         model_extra: str = "") -> AsyncIterator[tuple[Path, DaemonProcess]]:
+    """A daemon started on a demo config for ``sim`` (``model_extra``: lines added to its
+    ``[model]`` table), yielded once ready with its quotes settled; killed on the way out."""
+    config = write_config(directory, sim, key_id, key_file)
+    if model_extra:
+        config.write_text(config.read_text().replace("[model]\n", f"[model]\n{model_extra}", 1))
+    daemon = DaemonProcess(config)
+    await daemon.start()
+    try:
+        await daemon.wait_for("daemon.ready")
+        await settled_orders(sim, key_id)
+        yield config, daemon
+    finally:
+        await daemon.kill()

@@ -8,6 +8,7 @@ import json
 import signal
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, strategies as st
@@ -177,31 +178,23 @@ async def test_the_daemon_prices_from_others_and_not_from_its_own_quote(
     it, and a reload sets ``market_weight = 0.5``: `tsad status` shows the model's value
     pooled with *their* mid (6¢ below our price), and it stays there as our bid moves.
     (Counting our own bid, the mid would be 4¢ above it, then follow our bid around.)"""
-    from tests.daemon_process import DaemonProcess, settled_orders, write_config
+    from tests.daemon_process import quoting_daemon
     from tests.test_status import tsad
     from tsad.core.money import parse_price
 
-    config = write_config(tmp_path, sim, key_id, key_file)
-    text = config.read_text()
-    config.write_text(text.replace("[model]\n", "[model]\nmarket_weight = 0\n", 1))
-    daemon = DaemonProcess(config)
-    await daemon.start()
-
-    async def row(ticker: str) -> dict[str, object]:
+    async def markets(config: Path) -> list[dict[str, Any]]:
         rc, out, err = await tsad("status", "--config", str(config), "--json")
         assert rc == 0, err
-        return next(m for m in json.loads(out)["markets"] if m["ticker"] == ticker)
+        rows: list[dict[str, Any]] = json.loads(out)["markets"]
+        return rows
 
-    try:
-        await daemon.wait_for("daemon.ready")
-        await settled_orders(sim, key_id)
-        rc, out, err = await tsad("status", "--config", str(config), "--json")
-        assert rc == 0, err
-        quoted = next(m for m in json.loads(out)["markets"]
+    async with quoting_daemon(tmp_path, sim, key_id, key_file,
+                              model_extra="market_weight = 0\n") as (config, daemon):
+        quoted = next(m for m in await markets(config)
                       if m["order"] is not None and m["order"]["book_side"] == "bid")
         ticker = str(quoted["ticker"])
         model = Fraction(parse_price(str(quoted["true_value"])), 10_000)
-        price = parse_price(str(quoted["order"]["price"]))  # type: ignore[index]
+        price = parse_price(str(quoted["order"]["price"]))
         for o in sim.resting_orders(user="outside"):
             if o.ticker == ticker:
                 sim.cancel_order(o.order_id)
@@ -213,14 +206,15 @@ async def test_the_daemon_prices_from_others_and_not_from_its_own_quote(
         daemon.signal(signal.SIGHUP)
         await daemon.wait_for("config.reloaded")
         expected = (model + Fraction(price - 600, 10_000)) / 2
+
+        async def value() -> Fraction:
+            row = next(m for m in await markets(config) if m["ticker"] == ticker)
+            return Fraction(parse_price(str(row["true_value"])), 10_000)
+
         async with asyncio.timeout(15):
-            while (value := Fraction(parse_price(str((await row(ticker))["true_value"])),
-                                     10_000)) == model:
+            while (seen := await value()) == model:
                 await asyncio.sleep(0.2)
         # The status rounds down to $0.0001, and so was the model's value read.
-        assert abs(value - expected) <= Fraction(1, 10_000), (value, expected)
+        assert abs(seen - expected) <= Fraction(1, 10_000), (seen, expected)
         await asyncio.sleep(1.0)  # our bid has moved since; the value stays
-        value = Fraction(parse_price(str((await row(ticker))["true_value"])), 10_000)
-        assert abs(value - expected) <= Fraction(1, 10_000), (value, expected)
-    finally:
-        await daemon.kill()
+        assert abs(await value() - expected) <= Fraction(1, 10_000)

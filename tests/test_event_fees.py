@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon_process import DaemonProcess, settled_orders, write_config
+from tests.daemon_process import DaemonProcess, quoting_daemon, write_config
 from tsad.core.fees import FeeSchedule, FeeType, with_override
 from tsad.core.orders import BookSide
 from tsad.kalshi import wire
@@ -56,14 +56,8 @@ async def test_the_daemon_takes_an_override_and_its_fills_pay_it(
 ) -> None:
     """A running daemon: the exchange sets a maker-fee override on our event; the daemon
     logs the schedule it now prices with, a fill on our resting bid pays the maker fee the
-    emulator charges, and the journal records it; a restart reads the override from the
-    event; clearing it goes back to the series' fees."""
-    config = write_config(tmp_path, sim, key_id, key_file)
-    daemon = DaemonProcess(config)
-    await daemon.start()
-    try:
-        await daemon.wait_for("daemon.ready")
-        await settled_orders(sim, key_id)
+    emulator charges, and the journal records it; clearing it goes back to the series'."""
+    async with quoting_daemon(tmp_path, sim, key_id, key_file) as (_, daemon):
         sim.set_event_fee_override(sim.event_ticker, "quadratic_with_maker_fees", 1)
         await daemon.wait_for("fees.updated")
         update = daemon.events("fees.updated")[-1]
@@ -78,8 +72,6 @@ async def test_the_daemon_takes_an_override_and_its_fills_pay_it(
         await daemon.wait_for("fees.updated", count=2)
         assert daemon.events("fees.updated")[-1]["override"] is False
         assert await daemon.stop() == 0
-    finally:
-        await daemon.kill()
     with sqlite3.connect(tmp_path / "state" / "journal.sqlite3") as db:
         journaled = db.execute("SELECT fee FROM fills WHERE order_id = ?",
                                (bid.order_id,)).fetchall()
