@@ -100,6 +100,33 @@ def seed(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistribution:
     return dist
 
 
+def _all_known(ctx: WeekContext) -> OutcomeDistribution | None:
+    """Return the distribution collapsed to the known average once every day is known."""
+    if any(d not in ctx.known for d in ctx.dates):
+        return None
+    average = sum(ctx.known[d] for d in ctx.dates) / len(ctx.dates)
+    return OutcomeDistribution.from_outcomes([average], prediction=average)
+
+
+def _remaining(ctx: WeekContext, dist: OutcomeDistribution, hook: str) -> float:
+    """Return ``R = 7P - known sum``, the unknown days' forecast total, for ``hook``.
+
+    Raises:
+        HookError: ``R ≤ 0``, or ``dist`` is an explicit-outcome distribution.
+    """
+    p = ctx.prediction
+    remaining = 7 * p - sum(ctx.known[d] for d in ctx.dates if d in ctx.known)
+    if not remaining > 0:
+        unknown = sum(1 for d in ctx.dates if d not in ctx.known)
+        raise HookError(
+            f"prediction {p} leaves no room for the {unknown} unknown days: "
+            f"7P - known sum = {remaining} ≤ 0"
+        )
+    if dist.outcomes is not None:
+        raise HookError(f"{hook} needs an error distribution, got explicit outcomes")
+    return remaining
+
+
 def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistribution:
     """Let the known days enter as actuals; scale the error to the unknown rest of the week.
 
@@ -121,20 +148,11 @@ def realized_days(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDist
     Raises:
         HookError: ``R ≤ 0``, or ``dist`` is an explicit-outcome distribution.
     """
-    known = [ctx.known[d] for d in ctx.dates if d in ctx.known]
-    known_sum = sum(known)
-    if len(known) == len(ctx.dates):
-        average = known_sum / len(ctx.dates)
-        return OutcomeDistribution.from_outcomes([average], prediction=average)
+    done = _all_known(ctx)
+    if done is not None:
+        return done
     p = ctx.prediction
-    remaining = 7 * p - known_sum
-    if not remaining > 0:
-        raise HookError(
-            f"prediction {p} leaves no room for the {7 - len(known)} unknown days: "
-            f"7P - known sum = {remaining} ≤ 0"
-        )
-    if dist.outcomes is not None:
-        raise HookError("realized_days needs an error distribution, got explicit outcomes")
+    remaining = _remaining(ctx, dist, "realized_days")
     return dist.reweighted(prediction=p, weight=dist.weight * (7 * p / remaining)
                            / ctx.history.spread_scale)
 
@@ -151,18 +169,14 @@ def state_errors(ctx: WeekContext, dist: OutcomeDistribution, /) -> OutcomeDistr
         HookError: as ``realized_days``, or the history records no states or too few
             errors for this one (the message names the minimum).
     """
-    known = [ctx.known[d] for d in ctx.dates if d in ctx.known]
-    known_sum = sum(known)
-    if len(known) == len(ctx.dates):
-        average = known_sum / len(ctx.dates)
-        return OutcomeDistribution.from_outcomes([average], prediction=average)
+    done = _all_known(ctx)
+    if done is not None:
+        return done
     p = ctx.prediction
-    remaining = 7 * p - known_sum
-    if not remaining > 0 or dist.outcomes is not None:
-        return realized_days(ctx, dist)  # raises the same HookError
-    weight = dist.weight * (7 * p / remaining)
+    weight = dist.weight * (7 * p / _remaining(ctx, dist, "state_errors"))
+    known = sum(1 for d in ctx.dates if d in ctx.known)
     try:
-        errors = ctx.history.stratum(len(known), ctx.holiday)
+        errors = ctx.history.stratum(known, ctx.holiday)
     except ValueError as exc:
         raise HookError(f"{exc}; rebuild it with `tsad forecast --history-out`") from None
     return OutcomeDistribution.from_sorted_errors(errors, prediction=p, weight=weight)
