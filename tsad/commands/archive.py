@@ -23,6 +23,7 @@ import os
 import sys
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
+from os import EX_CONFIG  # sysexits: 78, the configuration is bad
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -35,7 +36,6 @@ from tsad.runtime.config import load_config
 
 __all__ = ["Progress", "cmd_fetch_history", "fetch_history", "register_fetch_history"]
 
-EX_CONFIG = 78
 _DEFAULT_URL = "https://external-api.kalshi.com/trade-api/v2"
 
 

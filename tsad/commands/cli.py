@@ -8,6 +8,7 @@ any moment of ``tsad run``'s startup is recorded and acted on, never fatal.
 from __future__ import annotations
 
 import sys
+from os import EX_CONFIG, EX_DATAERR  # sysexits: 78 bad configuration, 65 bad input data
 
 from tsad.runtime.signals import EARLY, TYPE_CHECKING
 
@@ -25,8 +26,6 @@ if TYPE_CHECKING:
 
 __all__ = ["main"]
 
-EX_CONFIG = 78
-EX_DATAERR = 65
 _EX_PIPE = 128 + 13  # what a shell reports for a process ended by SIGPIPE
 
 

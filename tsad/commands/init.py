@@ -6,6 +6,7 @@ import argparse
 import os
 import stat
 import sys
+from os import EX_CONFIG  # sysexits: 78, the configuration is bad
 from pathlib import Path
 from typing import Final, TextIO
 
@@ -14,7 +15,6 @@ from tsad.errors import ConfigError
 
 __all__ = ["EX_CONFIG", "cmd_init", "register_init", "render_config"]
 
-EX_CONFIG: Final = 78
 STATE: Final = "/var/lib/tsad"
 _PLACEHOLDER_KEY_ID: Final = "00000000-0000-0000-0000-000000000000"
 

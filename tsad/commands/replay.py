@@ -37,6 +37,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from fractions import Fraction
+from os import EX_CONFIG  # sysexits: 78, the configuration is bad
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,6 @@ __all__ = [
     "run_backtest",
 ]
 
-EX_CONFIG = 78
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -29,6 +29,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
+from os import EX_CONFIG  # sysexits: 78, the configuration is bad
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -60,7 +61,6 @@ __all__ = [
     "write_csv",
 ]
 
-EX_CONFIG = 78
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

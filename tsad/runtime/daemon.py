@@ -19,6 +19,7 @@ import signal
 import weakref
 from collections.abc import Coroutine, Generator
 from dataclasses import dataclass
+from os import EX_CONFIG  # sysexits: 78, the configuration is bad
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,6 @@ __all__ = ["EX_CONFIG", "JournalLock", "run"]
 
 log = structlog.get_logger("tsad.runtime.daemon")
 
-EX_CONFIG = 78
 _TICK_SECONDS = 0.25
 _STATUS_SECONDS = 0.5
 _QUEUE_BOUND = 10_000
