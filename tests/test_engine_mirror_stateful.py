@@ -80,9 +80,7 @@ class Trader:
     def plan(self, prices: dict[BookSide, int], size: int, now_ms: int) -> list[Write]:
         if self.dirty:
             return []
-        live = [reconcile.LiveOrder(order_id=o.order_id, client_order_id=o.client_order_id,
-                                    ticker=o.ticker, side=o.side, price=o.price,
-                                    remaining=o.remaining, filled=o.filled)
+        live = [reconcile.LiveOrder.from_order(o)
                 for o in self.mirror.resting() if o.order_id is not None]
         self.generation += 1
         plan = reconcile.reconcile(self.desired(prices, size), live,
@@ -197,9 +195,7 @@ class CoreTrader(Trader):
             replace(r, client_order_id=reconcile.client_order_id(
                 "tsad", r.ticker.rsplit("-", 1)[0], r.ticker, r.side, self.generation))
             for r in decision.plan.creates))
-        live = [reconcile.LiveOrder(order_id=o.order_id, client_order_id=o.client_order_id,
-                                    ticker=o.ticker, side=o.side, price=o.price,
-                                    remaining=o.remaining, filled=o.filled)
+        live = [reconcile.LiveOrder.from_order(o)
                 for o in self.mirror.resting() if o.order_id is not None]
         return self.send(plan, live, now_ms)
 

@@ -150,10 +150,7 @@ def decide(i: Inputs) -> Decision:
         quotes, violations, more = _quotes(i, valuations, usable, fresh - set(i.dirty))
         pulled.update(more)
     live = [
-        reconcile.LiveOrder(order_id=o.order_id, client_order_id=o.client_order_id,
-                            ticker=o.ticker, side=o.side, price=o.price,
-                            remaining=o.remaining, filled=o.filled)
-        for o in i.mirror.resting()
+        reconcile.LiveOrder.from_order(o) for o in i.mirror.resting()
         if o.order_id is not None and (i.global_pull or o.ticker not in frozen)
     ]
     busy = i.mirror.in_flight_keys()

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 from typing import Final
 
 from tsad.core.money import CENT_GRID, PriceGrid
-from tsad.core.orders import BookSide, Order, OrderRequest
+from tsad.core.orders import BookSide, MirrorOrder, Order, OrderRequest
 from tsad.core.quoting import Quote
 from tsad.errors import InvariantError
 
@@ -72,8 +72,15 @@ class LiveOrder:
     filled: int = 0
 
     @classmethod
-    def from_order(cls, order: Order) -> LiveOrder:
-        """Take the fields reconciliation needs from an order read from the exchange."""
+    def from_order(cls, order: Order | MirrorOrder) -> LiveOrder:
+        """Take the fields reconciliation needs from an order read from the exchange or a
+        mirror snapshot.
+
+        Raises:
+            ValueError: a mirror order still waiting for its id (a pending create).
+        """
+        if order.order_id is None:
+            raise ValueError(f"order {order.client_order_id} has no exchange id yet")
         return cls(
             order_id=order.order_id, client_order_id=order.client_order_id, ticker=order.ticker,
             side=order.side, price=order.price, remaining=order.remaining, filled=order.filled,
