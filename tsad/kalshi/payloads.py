@@ -88,6 +88,13 @@ class Page:
     bad: tuple[str, ...] = ()
 
 
+def _page(payload: Json, what: str, key: str, decode: Callable[[Json, str], Any]) -> Page:
+    """Decode one page of a list response: its ``key`` rows one by one, and the cursor."""
+    o = JsonObject(payload, f"{what} response")
+    items, bad = _rows(o.items(key, required=False), key, decode)
+    return Page(items=items, cursor=cursor(o), bad=bad)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Series:
     """``GET /series/{ticker}``: the fields tsad uses."""
@@ -166,9 +173,7 @@ def decode_market_response(payload: Json) -> Market:
 @decoder
 def decode_markets_page(payload: Json) -> Page:
     """Decode one page of ``GET /markets`` into `Market` items and the next cursor."""
-    o = JsonObject(payload, "markets response")
-    items, bad = _rows(o.items("markets", required=False), "markets", decode_market)
-    return Page(items=items, cursor=cursor(o), bad=bad)
+    return _page(payload, "markets", "markets", decode_market)
 
 
 @decoder
@@ -300,9 +305,7 @@ def decode_order_response(payload: Json) -> Order:
 @decoder
 def decode_orders_page(payload: Json) -> Page:
     """Decode one page of ``GET /portfolio/orders``."""
-    o = JsonObject(payload, "orders response")
-    items, bad = _rows(o.items("orders", required=False), "orders", decode_order)
-    return Page(items=items, cursor=cursor(o), bad=bad)
+    return _page(payload, "orders", "orders", decode_order)
 
 
 def fill_from(o: JsonObject, *, ticker_keys: Sequence[str]) -> Fill:
@@ -343,9 +346,7 @@ def decode_fill(data: Json, where: str = "fill") -> Fill:
 @decoder
 def decode_fills_page(payload: Json) -> Page:
     """Decode one page of ``GET /portfolio/fills``."""
-    o = JsonObject(payload, "fills response")
-    items, bad = _rows(o.items("fills", required=False), "fills", decode_fill)
-    return Page(items=items, cursor=cursor(o), bad=bad)
+    return _page(payload, "fills", "fills", decode_fill)
 
 
 @decoder
@@ -368,10 +369,7 @@ def decode_settlement(data: Json, where: str = "settlement") -> MarketSettlement
 @decoder
 def decode_settlements_page(payload: Json) -> Page:
     """Decode one page of ``GET /portfolio/settlements``."""
-    o = JsonObject(payload, "settlements response")
-    items, bad = _rows(o.items("settlements", required=False), "settlements",
-                       decode_settlement)
-    return Page(items=items, cursor=cursor(o), bad=bad)
+    return _page(payload, "settlements", "settlements", decode_settlement)
 
 
 @decoder
@@ -390,10 +388,7 @@ def decode_position(data: Json, where: str = "market_position") -> Position:
 @decoder
 def decode_positions_page(payload: Json) -> Page:
     """Decode one page of ``GET /portfolio/positions`` (its ``market_positions``)."""
-    o = JsonObject(payload, "positions response")
-    items, bad = _rows(o.items("market_positions", required=False), "market_positions",
-                       decode_position)
-    return Page(items=items, cursor=cursor(o), bad=bad)
+    return _page(payload, "positions", "market_positions", decode_position)
 
 
 _CENT_MONEY = 10_000  # $0.01 in $0.000001 units
