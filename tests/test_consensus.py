@@ -106,20 +106,22 @@ def test_decide_prices_from_others_and_ignores_our_own_quote():
              for t in (A, B)}
     kw = {"books": books, "orders": [resting(A, price=4500, remaining=1000)],
           "market_max_spread": 2000}
-    pooled = core.decide(inputs(market_weight=Fraction(1, 2), **kw))
-    assert pooled.valuations[A].true_value == Fraction(1, 2)
-    assert pooled.valuations[B].true_value == Fraction(5375, 10_000)
-    assert {q.ticker: q.price for q in pooled.quotes}[A] == 3700
-    alone = core.decide(inputs(market_weight=Fraction(0), **kw))
-    assert alone.valuations[A].true_value == Fraction(3, 5)
-    assert {q.ticker: q.price for q in alone.quotes}[A] == 4500
+    pooled_inputs = inputs(market_weight=Fraction(1, 2), **kw)
+    values = core.pooled_valuations(pooled_inputs)
+    assert values[A].true_value == Fraction(1, 2)
+    assert values[B].true_value == Fraction(5375, 10_000)
+    assert {q.ticker: q.price for q in core.decide(pooled_inputs).quotes}[A] == 3700
+    alone_inputs = inputs(market_weight=Fraction(0), **kw)
+    assert core.pooled_valuations(alone_inputs)[A].true_value == Fraction(3, 5)
+    assert {q.ticker: q.price for q in core.decide(alone_inputs).quotes}[A] == 4500
 
 
 def test_a_stale_or_wide_book_leaves_the_model_alone():
     books = {A: core.BookView(bids=((3000, 100),), asks=((3400, 100),), fresh=False),
              B: core.BookView(bids=((1000, 100),), asks=((9000, 100),), fresh=True)}
-    d = core.decide(inputs(books=books, market_weight=Fraction(1, 2), market_max_spread=1000))
-    assert d.valuations[A].true_value == d.valuations[B].true_value == Fraction(3, 5)
+    values = core.pooled_valuations(
+        inputs(books=books, market_weight=Fraction(1, 2), market_max_spread=1000))
+    assert values[A].true_value == values[B].true_value == Fraction(3, 5)
 
 
 def _leg(ticker: str) -> str:

@@ -102,14 +102,12 @@ class Inputs:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Decision:
     """What to send: the plan (creates without their final client_order_id yet), the quotes
-    it serves, the markets pulled (with why), the risk violations, and the true values the
-    quotes were priced from (the model's pooled with the market's, rule 8)."""
+    it serves, the markets pulled (with why), and the risk violations."""
 
     plan: reconcile.Plan
     quotes: tuple[Quote, ...]
     pulled: Mapping[str, str]
     violations: tuple[risk.Violation, ...]
-    valuations: Mapping[str, Valuation] = field(default_factory=dict)
 
 
 def market_problem(market: Market) -> str | None:
@@ -145,9 +143,8 @@ def decide(i: Inputs) -> Decision:
     frozen = {t for t in i.markets if t not in pulled and (t not in fresh or t in i.dirty)}
     quotes: list[Quote] = []
     violations: list[risk.Violation] = []
-    valuations = pooled_valuations(i)
     if not i.global_pull:
-        quotes, violations, more = _quotes(i, valuations, usable, fresh - set(i.dirty))
+        quotes, violations, more = _quotes(i, usable, fresh - set(i.dirty))
         pulled.update(more)
     live = [
         reconcile.LiveOrder.from_order(o) for o in i.mirror.resting()
@@ -165,7 +162,7 @@ def decide(i: Inputs) -> Decision:
         replace(r, cancel_order_on_pause=i.cancel_order_on_pause) for r in plan.creates))
     return Decision(plan=plan, quotes=tuple(q for q in quotes
                                             if (q.ticker, q.side) not in i.cooling),
-                    pulled=pulled, violations=tuple(violations), valuations=valuations)
+                    pulled=pulled, violations=tuple(violations))
 
 
 def pooled_valuations(i: Inputs) -> dict[str, Valuation]:
@@ -187,10 +184,10 @@ def pooled_valuations(i: Inputs) -> dict[str, Valuation]:
 
 
 def _quotes(
-    i: Inputs, valuations: Mapping[str, Valuation], usable: Mapping[str, Market],
-    quotable: Set[str],
+    i: Inputs, usable: Mapping[str, Market], quotable: Set[str]
 ) -> tuple[list[Quote], list[risk.Violation], dict[str, str]]:
     """Desired quotes after risk; markets whose numbers break the model are pulled."""
+    valuations = pooled_valuations(i)
     positions = _positions(i.mirror)
     books = {t: BookTop(best_bid=b.best_bid, best_ask=b.best_ask)
              for t, b in i.books.items() if t in quotable}
