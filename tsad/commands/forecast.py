@@ -45,9 +45,10 @@ from tsad.commands.forecaster import (
 )
 from tsad.core import tickers
 from tsad.core.midweek import format_days, missing_published, published_through
-from tsad.core.model import MIN_HISTORY, spread_ratio
+from tsad.core.model import MIN_HISTORY
 from tsad.core.tickers import ET
 from tsad.errors import InputError, TsadError
+from tsad.runtime.inputs import parse_history_csv
 
 
 __all__ = [
@@ -238,10 +239,10 @@ def cmd_forecast(args: argparse.Namespace) -> int:
                     f"least {MIN_HISTORY} are needed to price (fetch past years with "
                     "`tsad fetch-actuals --backfill`)"
                 )
-            atomic_write_text(Path(args.history_out), format_history_csv(rows))
-            monday_open = [float(r.actual_mean) / r.prediction - 1
-                           for r in sorted(rows, key=lambda r: r.week_end) if r.known_days == 0]
-            spread = spread_ratio(monday_open) if monday_open else None
+            text = format_history_csv(rows)
+            atomic_write_text(Path(args.history_out), text)
+            if first == 0:  # what the daemon will read from the file: the same loader
+                spread = parse_history_csv(text, args.history_out).spread_scale
         if args.out:
             merge_prediction_file(Path(args.out), fc.week_end, fc.prediction)
     except (TsadError, ValueError, OSError) as exc:
