@@ -310,20 +310,35 @@ def write_workdir(directory: Path, sim: Emulator, key_file: Path, *, count: int 
 
 
 class DaemonProcess:
-    """A daemon subprocess (``tsad run`` or the probe) whose JSON log lines are collected."""
+    """A daemon subprocess (``tsad run`` or the probe) whose JSON log lines are collected.
 
-    def __init__(self, config: Path, *, probe: bool = False) -> None:
+    Every output line is kept (``raw``) and appended to ``daemon.log`` beside the config for
+    a post-mortem. ``env`` adds variables; ``$STATE_DIRECTORY`` is never inherited. The
+    tests drive their daemons with this class too.
+    """
+
+    def __init__(self, config: Path, *, probe: bool = False,
+                 env: dict[str, str] | None = None,
+                 preexec_fn: Callable[[], Any] | None = None) -> None:
         self.config = config
         self.probe = probe
+        self.env = env or {}
+        self.preexec_fn = preexec_fn
         self.lines: list[dict[str, Any]] = []
-        self.tail: list[str] = []
+        self.raw: list[str] = []
         self.proc: asyncio.subprocess.Process | None = None
         self.started_at = 0.0
         self._reader: asyncio.Task[None] | None = None
 
+    @property
+    def tail(self) -> list[str]:
+        """The last 40 output lines."""
+        return self.raw[-40:]
+
     async def start(self) -> None:
         """Spawn the process (``started_at`` is perf_counter right before the spawn)."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"}
+        env.update(PYTHONUNBUFFERED="1", **self.env)
         module = ["-m", "bench.probe"] if self.probe else ["-m", "tsad"]
         root = str(Path(__file__).resolve().parent.parent)
         env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
@@ -331,21 +346,24 @@ class DaemonProcess:
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable, *module, "run", "--config", str(self.config),
             stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT, env=env,
-            cwd=self.config.parent, limit=2**20,
+            cwd=self.config.parent, limit=2**20, preexec_fn=self.preexec_fn,
         )
         self._reader = asyncio.create_task(self._read())
 
     async def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
-        async for line in self.proc.stdout:
-            text = line.decode(errors="replace").rstrip()
-            self.tail = [*self.tail[-40:], text]
-            try:
-                obj = json.loads(text)
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                self.lines.append(obj)
+        with (self.config.parent / "daemon.log").open("a") as log_file:
+            async for line in self.proc.stdout:
+                text = line.decode(errors="replace").rstrip()
+                self.raw.append(text)
+                log_file.write(text + "\n")
+                log_file.flush()
+                try:
+                    obj = json.loads(text)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    self.lines.append(obj)
 
     @property
     def pid(self) -> int:
@@ -380,7 +398,21 @@ class DaemonProcess:
         fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    async def stop(self, timeout: float = 30.0) -> int:
+    def signal(self, sig: int) -> None:
+        """Send ``sig`` to the process."""
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+
+    async def wait_exit(self, timeout: float = 30.0) -> int:
+        """Wait for the exit code (TimeoutError if it overstays) and the last output."""
+        assert self.proc is not None
+        async with asyncio.timeout(timeout):
+            rc = await self.proc.wait()
+        if self._reader is not None:
+            await self._reader
+        return rc
+
+    async def stop(self, timeout: float = 40.0) -> int:
         """Send SIGTERM and wait for the exit code (killed if it overstays)."""
         assert self.proc is not None
         if self.proc.returncode is None:

@@ -1,13 +1,14 @@
-"""A `tsad run` subprocess against the emulator, for the status, metrics and alert tests."""
+"""`tsad run` subprocesses against the emulator, for the end-to-end tests.
+
+The process wrapper is the benchmarks' (`bench.harness.DaemonProcess`): one class spawns
+and watches every daemon the project runs for measurement or for a test.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import socket
-import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,6 +17,16 @@ from conftest import write_demo_config
 
 from tsad.clock import SystemClock
 from tsad.runtime import paper
+
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.harness import DaemonProcess  # noqa: E402
+
+
+__all__ = ["DaemonProcess", "free_port", "quoting_daemon", "settled_orders", "write_config"]
 
 
 def free_port() -> int:
@@ -37,82 +48,6 @@ def write_config(directory: Path, sim, key_id: str, key_file: Path, *, daemon_ex
     text = path.read_text().replace("[daemon]\n", f"[daemon]\n{daemon_extra}", 1)
     path.write_text(text + tables)
     return path
-
-
-class DaemonProcess:
-    """A running `tsad run`; its JSON log lines are collected as they arrive.
-
-    Each output line is also appended to ``daemon.log`` beside the config, for a failing
-    test's post-mortem. ``env`` adds variables; ``$STATE_DIRECTORY`` is never inherited.
-    """
-
-    def __init__(self, config: Path, *, env: dict[str, str] | None = None,
-                 preexec_fn=None) -> None:
-        self.config = config
-        self.env = env or {}
-        self.preexec_fn = preexec_fn
-        self.lines: list[dict[str, object]] = []
-        self.raw: list[str] = []
-        self.proc: asyncio.subprocess.Process | None = None
-        self._reader: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        env = {k: v for k, v in os.environ.items() if k != "STATE_DIRECTORY"}
-        self.proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tsad", "run", "--config", str(self.config),
-            stdout=asyncio.subprocess.PIPE, stderr=subprocess.STDOUT,
-            env=dict(env, PYTHONUNBUFFERED="1", **self.env), cwd=self.config.parent,
-            preexec_fn=self.preexec_fn,
-        )
-        self._reader = asyncio.create_task(self._read())
-
-    async def _read(self) -> None:
-        assert self.proc is not None and self.proc.stdout is not None
-        async for line in self.proc.stdout:
-            text = line.decode(errors="replace").rstrip()
-            self.raw.append(text)
-            with (self.config.parent / "daemon.log").open("a") as f:
-                f.write(text + "\n")
-            with contextlib.suppress(ValueError):
-                obj = json.loads(text)
-                if isinstance(obj, dict):
-                    self.lines.append(obj)
-
-    def events(self, name: str) -> list[dict[str, object]]:
-        return [ln for ln in self.lines if ln.get("event") == name]
-
-    async def wait_for(self, name: str, timeout: float = 30.0, count: int = 1) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.events(name)) < count:
-                if self.proc is not None and self.proc.returncode is not None:
-                    raise AssertionError(f"daemon exited: {self.raw[-20:]}")
-                await asyncio.sleep(0.05)
-
-    def signal(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    async def wait_exit(self, timeout: float = 30.0) -> int:
-        assert self.proc is not None
-        async with asyncio.timeout(timeout):
-            rc = await self.proc.wait()
-        if self._reader is not None:
-            await self._reader
-        return rc
-
-    async def stop(self, timeout: float = 40.0) -> int:
-        assert self.proc is not None
-        if self.proc.returncode is None:
-            self.proc.terminate()
-        return await self.wait_exit(timeout)
-
-    async def kill(self) -> None:
-        if self.proc is not None and self.proc.returncode is None:
-            self.proc.kill()
-            await self.proc.wait()
-        if self._reader is not None:
-            with contextlib.suppress(Exception):
-                await self._reader
 
 
 async def settled_orders(sim, key_id: str, *, quiet: float = 1.0, timeout: float = 20.0):
