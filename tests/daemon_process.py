@@ -6,7 +6,6 @@ and watches every daemon the project runs for measurement or for a test.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import socket
 import sys
@@ -23,10 +22,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.harness import DaemonProcess  # noqa: E402
+from bench.harness import DaemonProcess, settle  # noqa: E402
 
 
-__all__ = ["DaemonProcess", "free_port", "quoting_daemon", "settled_orders", "write_config"]
+__all__ = ["DaemonProcess", "free_port", "quoting_daemon", "settle", "write_config"]
 
 
 def free_port() -> int:
@@ -50,21 +49,6 @@ def write_config(directory: Path, sim, key_id: str, key_file: Path, *, daemon_ex
     return path
 
 
-async def settled_orders(sim, key_id: str, *, quiet: float = 1.0, timeout: float = 20.0):
-    """Our resting orders at the emulator once they stop changing for ``quiet`` seconds."""
-    loop = asyncio.get_running_loop()
-    last, since = None, loop.time()
-    async with asyncio.timeout(timeout):
-        while True:
-            now = sorted((o.ticker, o.side.value, o.price, o.remaining)
-                         for o in sim.resting_orders(user=key_id))
-            if now != last:
-                last, since = now, loop.time()
-            elif now and loop.time() - since >= quiet:
-                return now
-            await asyncio.sleep(0.1)
-
-
 @contextlib.asynccontextmanager
 async def quoting_daemon(directory: Path, sim, key_id: str, key_file: Path, *,
                          model_extra: str = "") -> AsyncIterator[tuple[Path, DaemonProcess]]:
@@ -77,7 +61,7 @@ async def quoting_daemon(directory: Path, sim, key_id: str, key_file: Path, *,
     await daemon.start()
     try:
         await daemon.wait_for("daemon.ready")
-        await settled_orders(sim, key_id)
+        await settle(sim, key_id, quiet=1.0)
         yield config, daemon
     finally:
         await daemon.kill()

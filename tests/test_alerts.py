@@ -212,7 +212,7 @@ async def test_daemon_alerts_a_long_pull_once_and_an_unconfirmed_stop(
 ) -> None:
     """The real daemon: a halt past pulled_minutes alerts once (not on every check), and a
     stop that cannot confirm its cancels (the exchange failing) alerts before the exit."""
-    from daemon_process import DaemonProcess, settled_orders, write_config
+    from daemon_process import DaemonProcess, settle, write_config
 
     config = write_config(
         tmp_path, sim, key_id, key_file, daemon_extra="stop_timeout = 3.0\n",
@@ -221,7 +221,7 @@ async def test_daemon_alerts_a_long_pull_once_and_an_unconfirmed_stop(
     await daemon.start()
     try:
         await daemon.wait_for("daemon.ready")
-        await settled_orders(sim, key_id)
+        await settle(sim, key_id, quiet=1.0)
         assert hook.raw == []
         (tmp_path / "halt").touch()
         await hook.wait(1, timeout=5.0)
@@ -230,7 +230,7 @@ async def test_daemon_alerts_a_long_pull_once_and_an_unconfirmed_stop(
         await asyncio.sleep(2.5)  # the monitor checks every second: still one alert
         assert len(hook.raw) == 1
         (tmp_path / "halt").unlink()
-        await settled_orders(sim, key_id)
+        await settle(sim, key_id, quiet=1.0)
         sim.faults.fail_next(10_000, 503)
         assert daemon.proc is not None
         daemon.proc.terminate()

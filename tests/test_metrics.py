@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from daemon_process import DaemonProcess, free_port, settled_orders, write_config
+from daemon_process import DaemonProcess, free_port, settle, write_config
 from prometheus_client.parser import text_string_to_metric_families
 
 from tsad.errors import ConfigError
@@ -36,7 +36,7 @@ async def test_metrics_count_our_resting_orders_at_the_exchange(
     await daemon.start()
     try:
         await daemon.wait_for("daemon.ready")
-        await settled_orders(sim, key_id)
+        await settle(sim, key_id, quiet=1.0)
         async with httpx.AsyncClient() as http:
             for _ in range(20):
                 want = Counter((o.ticker, o.side.value) for o in sim.resting_orders(user=key_id))

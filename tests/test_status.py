@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from daemon_process import DaemonProcess, settled_orders, write_config
+from daemon_process import DaemonProcess, settle, write_config
 
 from tsad.core.money import format_count, format_price
 from tsad.runtime.control import SOCKET_NAME, socket_path, socket_path_for_config_file
@@ -36,7 +36,7 @@ async def test_status_agrees_with_the_exchange_on_every_resting_order(
     await daemon.start()
     try:
         await daemon.wait_for("daemon.ready")
-        await settled_orders(sim, key_id)
+        await settle(sim, key_id, quiet=1.0)
         # Compare one status answer with the exchange read at the same moment (retry if an
         # order moved in between).
         for _ in range(20):
